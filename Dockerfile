@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+#
+# Two stages: npm fetches the front-end assets (htmx) at build time, and the
+# final image only copies the one file it serves. Nothing is downloaded when a
+# container starts.
+
+# ---- Stage 1: front-end assets -------------------------------------------------
+FROM node:20-slim AS assets
+WORKDIR /build
+# package-lock.json* : build with the lock file when there is one, without it otherwise.
+COPY package.json package-lock.json* ./
+# --ignore-scripts: we only need files from the packages, never their install hooks.
+RUN if [ -f package-lock.json ]; then \
+        npm ci --omit=dev --ignore-scripts --no-audit --no-fund; \
+    else \
+        npm install --omit=dev --ignore-scripts --no-audit --no-fund; \
+    fi \
+    && test -s node_modules/htmx.org/dist/htmx.min.js
+
+# ---- Stage 2: the Python application ------------------------------------------
+FROM python:3.11-slim
+
+# PYTHONPATH=/app: import the packages from /app, whichever entry point
+# (gunicorn, indexer) starts Python. searchapp finds the top-level templates/
+# next to its own folder, which holds in /app but not in site-packages.
+# `pip install .` below brings the dependencies and the console scripts.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app \
+    SEARCH_DATA_DIR=/data
+
+WORKDIR /app
+
+# README*/LICENSE*: pyproject.toml may name them (readme = ...); the globs let the
+# build go on when they are absent.
+COPY pyproject.toml README* LICENSE* ./
+COPY searchcore/ searchcore/
+COPY searchapp/ searchapp/
+COPY indexer/ indexer/
+COPY templates/ templates/
+# The app serves htmx itself from static/vendor (no CDN). Copied before the
+# install so that a wheel that ships searchapp/static carries it too.
+COPY --from=assets /build/node_modules/htmx.org/dist/htmx.min.js /app/searchapp/static/vendor/htmx.min.js
+
+# The `server` extra brings gunicorn, the production server.
+RUN pip install --no-cache-dir ".[server]"
+
+# An unprivileged user; /data (index, ledgers) belongs to it, so a fresh named
+# volume mounted there is writable.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app \
+    && mkdir -p /data \
+    && chown app:app /data
+USER app
+
+VOLUME ["/data"]
+EXPOSE 8000
+
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "searchapp:create_app()"]

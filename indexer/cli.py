@@ -1,0 +1,186 @@
+"""``indexer``: thin click wrappers over ``indexer.pipeline``.
+
+Exit status: 0 all good; 1 the run finished but rejected some files (listed on
+screen and in the ledger); 2 usage error; 3 the run could not complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from searchcore.config import ConfigError, Settings, load_settings
+from searchcore.engines import EngineError
+
+from . import pipeline
+
+EXIT_REJECTED = 1
+EXIT_FAILED = 3
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--engine", type=click.Choice(["tantivy", "elasticsearch"]), help="Search engine [env SEARCH_ENGINE; default tantivy]."
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index, ledger and reports folder [env SEARCH_DATA_DIR; default ./data].",
+)
+@click.option("--index", "index_name", help="Index alias [env SEARCH_INDEX; default news].")
+@click.option(
+    "--user-dict",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Extra words for segmentation, one per line [env SEARCH_USER_DICT].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON object instead of text.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, step by step.")
+@click.pass_context
+def main(ctx: click.Context, engine, data_dir, index_name, user_dict, as_json, verbose) -> None:
+    """Index folders of Chinese news posts (Jekyll .md/.markdown/.html) for search."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(engine=engine, data_dir=data_dir, index=index_name, user_dict=user_dict)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    ctx.obj = {"settings": settings, "json": as_json}
+
+
+def _run(ctx: click.Context, path: Path, rebuild: bool, opts: pipeline.Options, show_progress: bool | None) -> None:
+    settings = _settings(ctx)
+    as_json = ctx.obj["json"]
+    bar = None
+    if show_progress is None:
+        show_progress = sys.stderr.isatty() and not as_json
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="post", desc="indexing", file=sys.stderr, dynamic_ncols=True)
+        bar.update(1)
+
+    try:
+        report = pipeline.run(settings, path, rebuild=rebuild, opts=opts, progress=progress if show_progress else None)
+    except (EngineError, FileNotFoundError, OSError) as exc:
+        if bar:
+            bar.close()
+        _fail(as_json, f"indexing failed: {exc}")
+        return
+    if bar:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        for line in pipeline.iter_rejections(report.rejections):
+            click.echo(line, err=True)
+        if report.dry_run:
+            click.echo(f"dry run: would index {report.indexed} changed files and delete {len(report.would_delete)}:")
+            for p in report.would_delete:
+                click.echo(f"  would delete {p}")
+        else:
+            click.echo(report.summary())
+            if report.rejections:
+                click.echo(f"{report.rejected} files rejected; ledger: {settings.data_dir / 'rejected.jsonl'}", err=True)
+    ctx.exit(EXIT_REJECTED if report.rejections else 0)
+
+
+def _fail(as_json: bool, message: str) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": message}, ensure_ascii=False))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+_common = [
+    click.argument("path", type=click.Path(exists=True, path_type=Path)),
+    click.option(
+        "--workers", type=click.IntRange(0, 64), default=0, show_default=True, help="Worker processes (0 = one per core)."
+    ),
+    click.option(
+        "--batch-size", type=click.IntRange(1, 100000), default=500, show_default=True, help="Articles per engine commit."
+    ),
+    click.option(
+        "--max-bytes",
+        type=click.IntRange(1024),
+        default=10 * 1024 * 1024,
+        show_default=True,
+        help="Reject files larger than this.",
+    ),
+    click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."),
+]
+
+
+def _with_common(f):
+    for deco in reversed(_common):
+        f = deco(f)
+    return f
+
+
+@main.command()
+@_with_common
+@click.option("--dry-run", is_flag=True, help="List what would change (including deletions) without writing.")
+@click.option("--delete/--no-delete", default=True, show_default=True, help="Remove articles whose files are gone from PATH.")
+@click.pass_context
+def index(ctx, path, workers, batch_size, max_bytes, progress, dry_run, delete) -> None:
+    """Index new and changed posts under PATH; remove deleted ones (incremental)."""
+    opts = pipeline.Options(workers=workers, batch_size=batch_size, max_bytes=max_bytes, dry_run=dry_run, delete=delete)
+    _run(ctx, path, False, opts, progress)
+
+
+@main.command()
+@_with_common
+@click.option("--keep-old", is_flag=True, help="Keep the previous index after the swap (for rollback).")
+@click.pass_context
+def reindex(ctx, path, workers, batch_size, max_bytes, progress, keep_old) -> None:
+    """Rebuild the whole index from PATH into a new index, then swap it in atomically.
+
+    Readers keep using the old index until the new one is complete; a failed or
+    interrupted rebuild changes nothing they see. Use it after changing the user
+    dictionary.
+    """
+    opts = pipeline.Options(workers=workers, batch_size=batch_size, max_bytes=max_bytes, keep_old=keep_old)
+    _run(ctx, path, True, opts, progress)
+
+
+@main.command()
+@click.pass_context
+def status(ctx) -> None:
+    """Engine, index, document count, last run and rejected files."""
+    settings = _settings(ctx)
+    try:
+        info = pipeline.status(settings)
+    except EngineError as exc:
+        _fail(ctx.obj["json"], str(exc))
+        return
+    if ctx.obj["json"]:
+        click.echo(json.dumps(info, ensure_ascii=False, default=str))
+    else:
+        state = "healthy" if info["healthy"] else f"NOT healthy: {info['health'].get('error')}"
+        click.echo(f"engine:    {info['engine']} ({state})")
+        click.echo(f"alias:     {info['alias']} -> {info['index'] or '(none)'}")
+        click.echo(f"documents: {info['documents']}")
+        click.echo(f"files:     {info['files_indexed']} indexed, {info['files_rejected']} rejected (ledger {info['ledger']})")
+        last = info["last_run"]
+        if last:
+            click.echo(
+                f"last run:  {last['command']} {last['source']} at {last['started']}: indexed {last['indexed']}, "
+                f"unchanged {last['unchanged']}, deleted {last['deleted']}, rejected {last['rejected']}"
+            )
+        else:
+            click.echo("last run:  never")
+    ctx.exit(0 if info["healthy"] else EXIT_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

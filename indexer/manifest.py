@@ -1,0 +1,132 @@
+"""What the index holds, file by file: the indexer's memory between runs.
+
+A small SQLite file in the data folder (never in the posts folder, which may be
+read-only). It is written only after the engine has committed the same batch, so
+after a crash it may be behind the engine, never ahead: the next run re-writes
+those files, and an upsert by id makes that harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    file_hash TEXT NOT NULL,
+    id TEXT,
+    content_hash TEXT,
+    status TEXT NOT NULL,      -- indexed | rejected
+    kind TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS files_content ON files(content_hash);
+CREATE INDEX IF NOT EXISTS files_id ON files(id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+@dataclass
+class Entry:
+    path: str
+    size: int
+    mtime_ns: int
+    file_hash: str
+    id: str | None
+    content_hash: str | None
+    status: str
+    kind: str | None
+    reason: str | None
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def reset(self) -> None:
+        self.db.execute("DELETE FROM files")
+
+    def all(self) -> dict[str, Entry]:
+        rows = self.db.execute("SELECT path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason FROM files")
+        return {r[0]: Entry(*r) for r in rows}
+
+    def owner_of_content(self, content_hash: str) -> tuple[str, str] | None:
+        row = self.db.execute(
+            "SELECT path, id FROM files WHERE content_hash=? AND status='indexed' LIMIT 1", (content_hash,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def owner_of_id(self, doc_id: str) -> str | None:
+        row = self.db.execute("SELECT path FROM files WHERE id=? AND status='indexed' LIMIT 1", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def record(self, entries: Iterable[Entry]) -> None:
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO files(path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(e.path, e.size, e.mtime_ns, e.file_hash, e.id, e.content_hash, e.status, e.kind, e.reason) for e in entries],
+            )
+
+    def forget(self, paths: Iterable[str]) -> None:
+        with self.transaction():
+            self.db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths])
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
+
+    def rejected(self) -> Iterator[Entry]:
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason FROM files"
+            " WHERE status='rejected' ORDER BY path"
+        )
+        for r in rows:
+            yield Entry(*r)
+
+    def transaction(self):
+        return _Tx(self.db)
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def manifest_path(data_dir: Path, engine: str, alias: str, suffix: str = "") -> Path:
+    return Path(data_dir) / "state" / f"{engine}-{alias}{suffix}.sqlite"
+
+
+def replace_manifest(src: Path, dst: Path) -> None:
+    """Atomically make a rebuilt manifest the current one."""
+    for ext in ("-wal", "-shm"):
+        p = Path(str(dst) + ext)
+        if p.exists():
+            p.unlink()
+    os.replace(src, dst)

@@ -1,0 +1,363 @@
+"""The indexing run: scan, skip what is unchanged, process in parallel, write in
+batches, delete what disappeared, and report every rejected file with its reason.
+
+Plain functions over a Settings object; ``indexer.cli`` only wraps them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from searchcore.config import Settings
+from searchcore.engines import Engine, open_engine
+from searchcore.indexing import FileOutcome, init_worker, process_file
+from searchcore.posts import DEFAULT_MAX_BYTES, POST_SUFFIXES
+
+from .manifest import Entry, Manifest, manifest_path, replace_manifest
+
+log = logging.getLogger("indexer")
+
+
+@dataclass
+class Rejection:
+    path: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class RunReport:
+    """What a run did; printed at the end, saved as JSON, read by ``status``."""
+
+    command: str
+    source: str
+    engine: str
+    index: str | None = None
+    started: str = ""
+    seconds: float = 0.0
+    read: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    dry_run: bool = False
+    would_delete: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    documents: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.indexed / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"read {self.read}, indexed {self.indexed}, unchanged {self.unchanged}, deleted {self.deleted}, "
+            f"rejected {self.rejected} in {self.seconds:.1f} s ({self.rate:.0f} articles/s); "
+            f"{self.documents} documents in {self.engine} index {self.index}"
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rate"] = round(self.rate, 1)
+        return d
+
+
+def scan(root: Path) -> Iterator[tuple[Path, str]]:
+    """Post files under ``root`` in a stable order; hidden folders are skipped.
+
+    Folder symlinks are not followed (no loops); file symlinks are, once.
+    """
+    root = Path(root)
+    if root.is_file():
+        yield root, root.name
+        return
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.lower().endswith(POST_SUFFIXES):
+                continue
+            p = Path(dirpath) / name
+            yield p, p.relative_to(root).as_posix()
+
+
+@dataclass
+class Options:
+    workers: int = 0  # 0 = one per core
+    batch_size: int = 500
+    max_bytes: int = DEFAULT_MAX_BYTES
+    dry_run: bool = False
+    delete: bool = True
+    keep_old: bool = False
+
+
+def _outcomes(todo: list[tuple[Path, str, int, int]], opts: Options, settings: Settings) -> Iterator[FileOutcome]:
+    workers = opts.workers or os.cpu_count() or 1
+    args = [(str(p), rel, size, mtime, opts.max_bytes) for p, rel, size, mtime in todo]
+    if workers <= 1 or len(todo) < 64:
+        init_worker(str(settings.user_dict) if settings.user_dict else None)
+        for a in args:
+            yield process_file(*a)
+        return
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=init_worker, initargs=(str(settings.user_dict) if settings.user_dict else None,)
+    ) as pool:
+        chunk = max(1, min(64, len(args) // (workers * 8) or 1))
+        yield from pool.map(_process_star, args, chunksize=chunk)
+
+
+def _process_star(a: tuple) -> FileOutcome:
+    return process_file(*a)
+
+
+def run(
+    settings: Settings,
+    source: Path,
+    rebuild: bool = False,
+    opts: Options | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    engine: Engine | None = None,
+) -> RunReport:
+    """Index ``source`` into the configured engine; see the module docstring."""
+    opts = opts or Options()
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"posts folder {source} does not exist")
+    t0 = time.perf_counter()
+    own_engine = engine is None
+    engine = engine or open_engine(settings)
+    report = RunReport(
+        command="reindex" if rebuild else "index",
+        source=str(source),
+        engine=engine.name,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        dry_run=opts.dry_run,
+    )
+    live_manifest = manifest_path(settings.data_dir, engine.name, settings.index)
+    if rebuild:
+        mpath = manifest_path(settings.data_dir, engine.name, settings.index, suffix=f".rebuild-{os.getpid()}")
+        if mpath.exists():
+            mpath.unlink()
+    else:
+        mpath = live_manifest
+    manifest = Manifest(mpath)
+    writer = None
+    try:
+        known = manifest.all()
+        physical = engine.physical_index()
+        if not rebuild and (physical is None or manifest.get_meta("physical") != physical):
+            # The manifest describes another index (or none): trust nothing in it.
+            if known:
+                log.warning("manifest does not match index %s; re-checking every file", physical)
+            manifest.reset()
+            known = {}
+
+        files = list(scan(source))
+        report.read = len(files)
+        seen: set[str] = set()
+        todo: list[tuple[Path, str, int, int]] = []
+        for path, rel in files:
+            seen.add(rel)
+            try:
+                st = path.stat()
+            except OSError as exc:
+                report.rejections.append(Rejection(rel, "unreadable", f"cannot stat file: {exc.strerror or exc}"))
+                continue
+            e = known.get(rel)
+            if e and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.kind != "duplicate":
+                report.unchanged += 1
+                if e.status == "rejected":
+                    report.rejections.append(Rejection(rel, e.kind or "rejected", e.reason or ""))
+                continue
+            todo.append((path, rel, st.st_size, st.st_mtime_ns))
+        gone = sorted(set(known) - seen) if opts.delete else []
+
+        if opts.dry_run:
+            report.would_delete = gone
+            report.indexed = sum(1 for _ in todo)
+            return report
+
+        writer = engine.writer(rebuild=rebuild)
+        batch: list[FileOutcome] = []
+        pending_ids: dict[str, str] = {}
+        pending_content: dict[str, str] = {}
+        done = 0
+
+        def flush() -> None:
+            nonlocal batch
+            if not batch:
+                return
+            arts = [o.article for o in batch if o.article is not None]
+            refused = dict(writer.upsert(arts))
+            writer.commit()
+            entries = []
+            for o in batch:
+                a = o.article
+                if a is not None and a.article.id in refused:
+                    o.kind, o.reason, o.article = "engine", refused[a.article.id], None
+                    report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
+                    report.indexed -= 1
+                if o.article is not None:
+                    entries.append(
+                        Entry(
+                            o.relpath,
+                            o.size,
+                            o.mtime_ns,
+                            o.file_hash,
+                            a.article.id,
+                            a.article.content_hash,
+                            "indexed",
+                            None,
+                            None,
+                        )
+                    )
+                else:
+                    entries.append(Entry(o.relpath, o.size, o.mtime_ns, o.file_hash, None, None, "rejected", o.kind, o.reason))
+            manifest.record(entries)
+            pending_ids.clear()
+            pending_content.clear()
+            batch = []
+
+        for o in _outcomes(todo, opts, settings):
+            done += 1
+            if progress:
+                progress(done, len(todo))
+            prior = known.get(o.relpath)
+            if o.article is not None:
+                a = o.article.article
+                if prior and prior.status == "indexed" and prior.file_hash == o.file_hash and prior.id == a.id:
+                    report.unchanged += 1
+                    manifest.record(
+                        [Entry(o.relpath, o.size, o.mtime_ns, o.file_hash, a.id, a.content_hash, "indexed", None, None)]
+                    )
+                    continue
+                dup = pending_content.get(a.content_hash) or _other(manifest.owner_of_content(a.content_hash), o.relpath)
+                if dup:
+                    o.article, o.kind, o.reason = (
+                        None,
+                        "duplicate",
+                        f"duplicate of {dup} (same title and text); not indexed twice",
+                    )
+                else:
+                    same_id = pending_ids.get(a.id) or _other_path(manifest.owner_of_id(a.id), o.relpath)
+                    if same_id:
+                        o.article, o.kind, o.reason = (
+                            None,
+                            "duplicate-id",
+                            f"same id {a.id!r} as {same_id}: rename one of the files",
+                        )
+            if o.article is None:
+                report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
+                if prior and prior.status == "indexed" and prior.id:
+                    writer.delete([prior.id])  # it was good before; a broken edit removes it
+            else:
+                a = o.article.article
+                pending_ids[a.id] = o.relpath
+                pending_content[a.content_hash] = o.relpath
+                if prior and prior.status == "indexed" and prior.id and prior.id != a.id:
+                    writer.delete([prior.id])
+                report.indexed += 1
+            batch.append(o)
+            if len(batch) >= opts.batch_size:
+                flush()
+        flush()
+
+        if gone:
+            writer.delete(known[p].id for p in gone if known[p].id and known[p].status == "indexed")
+            writer.commit()
+            manifest.forget(gone)
+            report.deleted = sum(1 for p in gone if known[p].status == "indexed")
+
+        if rebuild:
+            writer.publish(keep_old=opts.keep_old)
+        writer = None
+        report.index = engine.physical_index()
+        manifest.set_meta("physical", report.index or "")
+    except BaseException:
+        if writer is not None and rebuild:
+            writer.abort()
+        raise
+    finally:
+        manifest.close()
+        if rebuild and writer is None and mpath.exists() and not opts.dry_run:
+            replace_manifest(mpath, live_manifest)
+        elif rebuild and mpath.exists():
+            mpath.unlink(missing_ok=True)
+
+    report.rejected = len(report.rejections)
+    report.seconds = time.perf_counter() - t0
+    report.documents = engine.count()
+    save_report(settings, report)
+    if own_engine:
+        engine.close()
+    return report
+
+
+def _other(owner: tuple[str, str] | None, relpath: str) -> str | None:
+    return owner[0] if owner and owner[0] != relpath else None
+
+
+def _other_path(owner: str | None, relpath: str) -> str | None:
+    return owner if owner and owner != relpath else None
+
+
+def save_report(settings: Settings, report: RunReport) -> Path:
+    """Write the run report and the rejected-files ledger, atomically."""
+    folder = Path(settings.data_dir) / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"{stamp}-{report.command}.json"
+    _atomic_write(path, json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    _atomic_write(folder / "last-run.json", json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    ledger = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in report.rejections)
+    _atomic_write(Path(settings.data_dir) / "rejected.jsonl", ledger)
+    return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def last_report(settings: Settings) -> dict | None:
+    path = Path(settings.data_dir) / "reports" / "last-run.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def status(settings: Settings, engine: Engine | None = None) -> dict:
+    engine = engine or open_engine(settings)
+    health = engine.health()
+    mpath = manifest_path(settings.data_dir, engine.name, settings.index)
+    counts: dict[str, int] = {}
+    if mpath.exists():
+        m = Manifest(mpath)
+        counts = m.counts()
+        m.close()
+    return {
+        "engine": engine.name,
+        "alias": settings.index,
+        "index": engine.physical_index(),
+        "healthy": bool(health.get("ok")),
+        "health": health,
+        "documents": engine.count() if health.get("ok") else None,
+        "files_indexed": counts.get("indexed", 0),
+        "files_rejected": counts.get("rejected", 0),
+        "last_run": last_report(settings),
+        "ledger": str(Path(settings.data_dir) / "rejected.jsonl"),
+    }
+
+
+def iter_rejections(items: Iterable[Rejection]) -> Iterator[str]:
+    for r in items:
+        yield f"REJECTED {r.path}: {r.reason}"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install everything the product and its tests need, from the package registries:
+# Python packages into .venv, htmx and axe-core from npm, Debian's Chromium for the
+# browser tests. Safe to run again; it only does what is missing.
+#   scripts/setup.sh            # app + tests
+#   scripts/setup.sh --app      # app only (no Chromium, no test packages)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-all}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --upgrade pip >/dev/null
+if [ "$mode" = "--app" ]; then
+  python -m pip install -q -e ".[server]"
+else
+  python -m pip install -q -e ".[server,test]"
+fi
+
+echo "setup: installing front-end packages from npm"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; else npm install --no-audit --no-fund --silent; fi
+mkdir -p searchapp/static/vendor
+cp node_modules/htmx.org/dist/htmx.min.js searchapp/static/vendor/htmx.min.js
+
+if [ "$mode" != "--app" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium for the browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: WARNING chromium is missing and cannot be installed without root; browser tests will be skipped" >&2
+  fi
+fi
+echo "setup: done"

@@ -1,0 +1,190 @@
+"""Reader-facing routes: the search page (full or htmx partial), the article page,
+their JSON twins, and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request, url_for
+
+from searchcore.engines import IndexMissing
+from searchcore.search import SORTS, RequestError, SearchRequest, SearchResult
+
+from .errors import error_response
+from .state import get_searcher
+from .urls import page_url, search_url
+
+bp = Blueprint("views", __name__)
+
+SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
+
+
+def _parse() -> SearchRequest:
+    return SearchRequest.from_args(request.args, max_page=current_app.config["SETTINGS"].max_page)
+
+
+def _empty_result(req: SearchRequest) -> SearchResult:
+    from searchcore.search import Facet
+
+    return SearchResult(
+        request=req,
+        total=0,
+        hits=[],
+        facets={"category": Facet("category", "分类", []), "tag": Facet("tag", "标签", []), "date": Facet("date", "日期", [])},
+        date_level="year",
+        date_trail=[],
+        page_size=current_app.config["SETTINGS"].page_size,
+    )
+
+
+@bp.get("/")
+def search():
+    try:
+        req = _parse()
+    except RequestError as exc:
+        return _render_search(SearchRequest(), None, error=str(exc), status=400)
+    try:
+        result = get_searcher().search(req)
+        notice = None
+    except IndexMissing:
+        result, notice = _empty_result(req), "还没有可搜索的文章。"
+    return _render_search(req, result, notice=notice)
+
+
+def _render_search(
+    req: SearchRequest, result: SearchResult | None, error: str | None = None, notice: str | None = None, status: int = 200
+):
+    partial = bool(request.htmx) and not request.htmx.history_restore_request
+    template = "_main.html" if partial else "search.html"
+    html = render_template(
+        template,
+        req=req,
+        result=result,
+        error=error,
+        notice=notice,
+        sorts=SORTS,
+        sort_labels=SORT_LABELS,
+        search_url=search_url,
+        page_url=page_url,
+        partial=partial,
+    )
+    resp = make_response(html, status)
+    resp.headers["Vary"] = "HX-Request"
+    api = search_url(req, "views.api_search")
+    resp.headers["Link"] = f'<{api}>; rel="alternate"; type="application/json"'
+    return resp
+
+
+def hit_json(hit) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "title": hit.title,
+        "date": hit.date.isoformat(),
+        "categories": hit.categories,
+        "tags": hit.tags,
+        "snippet_html": str(hit.snippet_html),
+        "url": url_for("views.article", doc_id=hit.id),
+        "source_url": hit.source_url or None,
+    }
+
+
+def result_json(result: SearchResult) -> dict[str, Any]:
+    req = result.request
+    facets: dict[str, list[dict[str, Any]]] = {}
+    for name in ("category", "tag"):
+        facets[name] = [{"value": v.value, "count": v.count, "selected": v.selected} for v in result.facets[name].values]
+    facets["date"] = [
+        {
+            "value": v.value,
+            "label": v.label,
+            "count": v.count,
+            "selected": v.selected,
+            "from": v.request.date_from.isoformat(),
+            "to": v.request.date_to.isoformat(),
+        }
+        for v in result.facets["date"].values
+    ]
+    return {
+        "query": req.q,
+        "total": result.total,
+        "page": req.page,
+        "pages": result.pages,
+        "page_size": result.page_size,
+        "sort": req.effective_sort,
+        "date_level": result.date_level,
+        "took_ms": round(result.took_ms, 2),
+        "hits": [hit_json(h) for h in result.hits],
+        "facets": facets,
+        "relaxations": [
+            {"label": r.label, "total": r.total, "url": search_url(r.request, "views.api_search")} for r in result.relaxations
+        ],
+    }
+
+
+@bp.get("/api/search")
+def api_search():
+    try:
+        req = _parse()
+    except RequestError as exc:
+        return error_response(400, str(exc), exc.param)
+    try:
+        result = get_searcher().search(req)
+    except IndexMissing:
+        result = _empty_result(req)
+    resp = jsonify(result_json(result))
+    resp.headers["Link"] = f'<{search_url(req)}>; rel="alternate"; type="text/html"'
+    return resp
+
+
+def _article_or_404(doc_id: str) -> dict[str, Any]:
+    if len(doc_id) > 300 or "\x00" in doc_id:
+        abort(404)
+    try:
+        doc = get_searcher().article(doc_id)
+    except IndexMissing:
+        doc = None
+    if doc is None:
+        abort(404)
+    return doc
+
+
+@bp.get("/article/<path:doc_id>")
+def article(doc_id: str):
+    doc = _article_or_404(doc_id)
+    related = get_searcher().related(doc)
+    src = doc.get("source_url") or ""
+    safe_src = src if src.startswith(("http://", "https://")) else ""
+    return render_template(
+        "article.html", doc=doc, related=related, source_url=safe_src, req=SearchRequest(), search_url=search_url
+    )
+
+
+@bp.get("/api/article/<path:doc_id>")
+def api_article(doc_id: str):
+    doc = _article_or_404(doc_id)
+    return jsonify(
+        {
+            "id": doc["id"],
+            "title": doc["title"],
+            "date": doc["local_date"].isoformat(),
+            "categories": doc["categories"],
+            "tags": doc["tags"],
+            "body_html": doc["body_html"],
+            "source_url": doc.get("source_url") or None,
+            "url": url_for("views.article", doc_id=doc["id"]),
+        }
+    )
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        health = get_searcher().engine.health()
+    except Exception as exc:  # noqa: BLE001 - health never raises
+        health = {"ok": False, "error": f"{type(exc).__name__}"}
+    body = {
+        "status": "ok" if health.get("ok") else "unavailable",
+        "engine": health.get("engine"),
+        "documents": health.get("documents"),
+    }
+    return jsonify(body), 200 if health.get("ok") else 503

@@ -1,0 +1,189 @@
+"""Chinese text analysis, shared by the indexer, the query path and every engine.
+
+Engines never segment text themselves: they receive the tokens made here, so every
+engine matches the same words and the highlighter marks the same text whichever
+engine answered.
+
+Two token streams are made from each field:
+
+* **words**: rjieba (jieba's dictionary and algorithm, compiled) in search mode,
+  which emits a long word and its dictionary sub-words (中华人民共和国, 中华, 人民 …).
+  Whole-word matches rank high.
+* **chars**: one token per CJK character (and per run of Latin letters or digits).
+  A phrase over these finds any substring of the text, so partial words such as
+  职教 or single characters such as 津 are found even where segmentation split them
+  differently (中国|国债 hides 国国).
+
+Normalization keeps the text's length, character for character (NFKC, lower-case,
+traditional to simplified), so offsets found in normalized text are offsets in the
+original: highlighting never cuts a character in half.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import opencc
+import rjieba
+
+Token = tuple[str, int, int]  # (text, start, end) in characters of the field text
+
+_WORDISH = re.compile(r"[^\W_]")
+_CHAR_TOKENS = re.compile(r"[0-9a-z]+|[^\W_]")
+_QUERY_ITEMS = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+
+_t2s = opencc.OpenCC("t2s")
+_t2s_lock = threading.Lock()
+_user_dict_loaded: set[str] = set()
+
+
+def _build_table() -> dict[int, str]:
+    """NFKC + lower-case per character, only where the result is one character."""
+    table: dict[int, str] = {}
+    for cp in range(0x20, 0x30000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        mapped = unicodedata.normalize("NFKC", ch).lower()
+        if len(mapped) != 1:
+            low = ch.lower()
+            mapped = low if len(low) == 1 else ch
+        if mapped != ch:
+            table[cp] = mapped
+    return table
+
+
+_TABLE = _build_table()
+
+
+@lru_cache(maxsize=8192)
+def _t2s_char(ch: str) -> str:
+    out = _t2s.convert(ch)
+    return out if len(out) == 1 else ch
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified with OpenCC, keeping the length unchanged.
+
+    OpenCC converts phrase by phrase (better than char by char); on the rare
+    phrase where that changes the length we fall back to char by char for the
+    whole string, because offsets must stay aligned with the original.
+    """
+    if text.isascii():
+        return text
+    with _t2s_lock:
+        out = _t2s.convert(text)
+    if len(out) == len(text):
+        return out
+    return "".join(_t2s_char(c) for c in text)
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower-case, simplified; same length as ``text``."""
+    return to_simplified(text.translate(_TABLE))
+
+
+def load_user_dict(path: Path | None) -> int:
+    """Add an operator's words (one per line: ``word [freq] [tag]``) to the segmenter.
+
+    Missing files are not an error (the default is none); each file is loaded
+    once per process. Returns how many words were added.
+    """
+    if path is None:
+        return 0
+    key = str(Path(path).resolve())
+    if key in _user_dict_loaded or not Path(path).is_file():
+        return 0
+    added = 0
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        word = normalize(parts[0])
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        tag = parts[2] if len(parts) > 2 else None
+        rjieba.add_word(word, freq, tag)
+        added += 1
+    _user_dict_loaded.add(key)
+    return added
+
+
+def word_tokens(norm: str) -> list[Token]:
+    """Search-mode words with character offsets; punctuation and spaces dropped."""
+    return [t for t in rjieba.tokenize(norm, mode="search") if _WORDISH.search(t[0])]
+
+
+def char_tokens(norm: str) -> list[Token]:
+    """One token per CJK character; one per run of ASCII letters or digits."""
+    return [(m.group(), m.start(), m.end()) for m in _CHAR_TOKENS.finditer(norm)]
+
+
+def query_words(norm: str) -> list[str]:
+    """Precise-mode words of a query term (the index holds search-mode words,
+    which include every precise-mode word)."""
+    return [w for w in rjieba.cut(norm) if _WORDISH.search(w)]
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """A field's normalized text and its two token streams."""
+
+    norm: str
+    words: list[Token]
+    chars: list[Token]
+
+
+def analyse(text: str) -> Analysed:
+    norm = normalize(text)
+    return Analysed(norm, word_tokens(norm), char_tokens(norm))
+
+
+@dataclass(frozen=True)
+class Term:
+    """One item of a reader's query, ready for any engine.
+
+    ``chars`` is the phrase that must appear as a substring; ``words`` the
+    dictionary words that also match when all are present. A quoted phrase
+    (``exact``) matches by ``chars`` only.
+    """
+
+    text: str
+    chars: tuple[str, ...]
+    words: tuple[str, ...]
+    exact: bool = False
+    negate: bool = False
+
+
+MAX_TERMS = 16
+
+
+def parse_query(q: str) -> list[Term]:
+    """Split a query into terms: ``"quoted phrase"``, ``-excluded``, plain words.
+
+    Whitespace separates terms (all must match); a term of mixed Chinese,
+    Latin and digits (GDP增长6.5%, COVID-19) stays one term. Terms with no
+    letters, digits or characters (lone punctuation) are dropped, so hostile
+    syntax never reaches an engine as syntax.
+    """
+    terms: list[Term] = []
+    for m in _QUERY_ITEMS.finditer(normalize(q)):
+        if m.group(3) is not None:
+            raw, exact, negate = m.group(3), False, False
+            if raw.startswith("-") and len(raw) > 1:
+                raw, negate = raw[1:], True
+        else:
+            raw, exact, negate = m.group(2), True, m.group(1) == "-"
+        chars = tuple(t for t, _, _ in char_tokens(raw))
+        if not chars:
+            continue
+        text = raw.strip()
+        words = () if exact else tuple(query_words(text))
+        terms.append(Term(text=text, chars=chars, words=words, exact=exact, negate=negate))
+        if len(terms) >= MAX_TERMS:
+            break
+    return terms

@@ -1,0 +1,110 @@
+"""Settings, read from the environment in one place.
+
+The indexer, the web app and docker-compose all read the same variables, so an
+operator configures a deployment once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ENGINES = ("tantivy", "elasticsearch")
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message says how to fix it."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; use e.g. {name}={default}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is out of range; use a number from {lo} to {hi}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; use e.g. {name}={default}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with defaults that run on a fresh machine."""
+
+    engine: str = "tantivy"
+    data_dir: Path = Path("data")
+    index: str = "news"
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_api_key: str | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: str | None = None
+    elasticsearch_ca_certs: str | None = None
+    user_dict: Path | None = None
+    page_size: int = 20
+    max_page: int = 50
+    title_boost: float = 3.0
+    recency_weight: float = 0.1
+    recency_scale_days: float = 365.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from environment variables (prefix ``SEARCH_`` / ``ELASTICSEARCH_``).
+
+    Explicit ``overrides`` (from command-line flags or test config) win over the
+    environment; ``None`` values are ignored so unset flags fall through.
+    """
+    env = os.environ if env is None else env
+    engine = (env.get("SEARCH_ENGINE") or "tantivy").strip().lower()
+    user_dict = env.get("SEARCH_USER_DICT")
+    settings = Settings(
+        engine=engine,
+        data_dir=Path(env.get("SEARCH_DATA_DIR") or "data"),
+        index=(env.get("SEARCH_INDEX") or "news").strip(),
+        elasticsearch_url=env.get("ELASTICSEARCH_URL") or "http://127.0.0.1:9200",
+        elasticsearch_api_key=env.get("ELASTICSEARCH_API_KEY") or None,
+        elasticsearch_username=env.get("ELASTICSEARCH_USERNAME") or None,
+        elasticsearch_password=env.get("ELASTICSEARCH_PASSWORD") or None,
+        elasticsearch_ca_certs=env.get("ELASTICSEARCH_CA_CERTS") or None,
+        user_dict=Path(user_dict) if user_dict else None,
+        page_size=_int(env, "SEARCH_PAGE_SIZE", 20, 1, 100),
+        max_page=_int(env, "SEARCH_MAX_PAGE", 50, 1, 1000),
+        title_boost=_float(env, "SEARCH_TITLE_BOOST", 3.0),
+        recency_weight=_float(env, "SEARCH_RECENCY_WEIGHT", 0.1),
+        recency_scale_days=_float(env, "SEARCH_RECENCY_SCALE_DAYS", 365.0),
+    )
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    if "data_dir" in clean:
+        clean["data_dir"] = Path(clean["data_dir"])
+    if "user_dict" in clean:
+        clean["user_dict"] = Path(clean["user_dict"])
+    settings = replace(settings, **clean)
+    if settings.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {settings.engine!r}: set SEARCH_ENGINE (or --engine) to one of {', '.join(ENGINES)}")
+    if (
+        not settings.index
+        or not all(c.isalnum() or c in "-_" for c in settings.index)
+        or settings.index != settings.index.lower()
+    ):
+        raise ConfigError(
+            f"SEARCH_INDEX={settings.index!r} is not a usable index name: use lower-case letters, digits, '-' and '_'"
+        )
+    return settings

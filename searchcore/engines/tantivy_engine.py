@@ -1,0 +1,379 @@
+"""The embedded engine: tantivy, an index folder on disk, no server.
+
+Layout under ``<data_dir>/tantivy/<alias>/``: one folder per physical index
+(``<alias>-<timestamp>``) and a ``CURRENT`` file naming the live one. A rebuild
+fills a new folder and replaces ``CURRENT`` with an atomic rename, so readers
+switch in one step and a failed rebuild leaves them where they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from ..analysis import Term
+from ..config import Settings
+from ..model import IndexedArticle
+from .base import (
+    EngineError,
+    EngineHit,
+    EngineQuery,
+    EngineResult,
+    EngineUnavailable,
+    IndexMissing,
+    date_parts,
+    stored_values,
+)
+
+_BYTES_FIELDS = ("title", "body_html", "body_text", "source_url", "path", "content_hash")
+_LIST_FIELDS = {"categories": "category", "tags": "tag"}
+SCHEMA_VERSION = "1"
+
+
+def build_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
+    for name in _BYTES_FIELDS:
+        # bytes: stored for display, never indexed (a raw text field would turn a
+        # whole body into one over-long term).
+        sb.add_bytes_field(name, stored=True)
+    for name in ("title_words", "body_words"):
+        sb.add_text_field(name, stored=False, tokenizer_name="raw", index_option="freq")
+    for name in ("title_chars", "body_chars"):
+        sb.add_text_field(name, stored=False, tokenizer_name="raw", index_option="position")
+    sb.add_text_field("category", stored=True, tokenizer_name="raw", fast=True)
+    sb.add_text_field("tag", stored=True, tokenizer_name="raw", fast=True)
+    sb.add_date_field("date", stored=True, indexed=True, fast=True)
+    for name in ("year", "month", "day"):
+        sb.add_integer_field(name, stored=False, indexed=True, fast=True)
+    sb.add_integer_field("offset", stored=True, indexed=False, fast=False)
+    sb.add_float_field("fresh", stored=False, indexed=False, fast=True)
+    return sb.build()
+
+
+def freshness(dt: datetime) -> float:
+    """A static, monotonic recency signal in [0, 1]: 0 in 2000, 1 in 2040.
+
+    tantivy's ``weight_by_field`` multiplies a score by log2(2 + stored value) and
+    cannot scale it at query time, so tantivy stores ``SEARCH_RECENCY_WEIGHT *
+    freshness`` at index time (change the weight, then reindex); Elasticsearch
+    applies the same curve at query time. Weight 0 means no recency boost.
+    """
+    years = (dt.timestamp() - 946684800) / (365.25 * 86400)
+    return min(1.0, max(0.0, years / 40.0))
+
+
+def _pretok(tokens: list[tuple[str, int, int]]) -> tantivy.PreTokenizedString:
+    toks = [tantivy.Token(t, i, s, e) for i, (t, s, e) in enumerate(tokens)]
+    return tantivy.PreTokenizedString("", toks)
+
+
+class TantivyWriter:
+    def __init__(self, engine: TantivyEngine, folder: Path, rebuild: bool) -> None:
+        self.engine = engine
+        self.folder = folder
+        self.rebuild = rebuild
+        self.index = tantivy.Index(engine.schema, path=str(folder), reuse=True)
+        try:
+            self._w = self.index.writer(heap_size=200_000_000, num_threads=1)
+        except ValueError as exc:
+            raise EngineError(
+                f"the index at {folder} is locked by another writer ({exc}); wait for the other indexer run to finish"
+            ) from None
+
+    def upsert(self, docs: Iterable[IndexedArticle]) -> list[tuple[str, str]]:
+        refused: list[tuple[str, str]] = []
+        for ia in docs:
+            try:
+                doc = self.engine.to_document(ia)
+            except (ValueError, OverflowError) as exc:
+                refused.append((ia.article.id, f"tantivy refused the document: {exc}"))
+                continue
+            if not self.rebuild:
+                self._w.delete_documents_by_term("id", ia.article.id)
+            self._w.add_document(doc)
+        return refused
+
+    def delete(self, ids: Iterable[str]) -> None:
+        for doc_id in ids:
+            self._w.delete_documents_by_term("id", doc_id)
+
+    def commit(self) -> None:
+        self._w.commit()
+
+    def publish(self, keep_old: bool = False) -> None:
+        self._w.commit()
+        self._w.wait_merging_threads()
+        old = self.engine.physical_index()
+        self.engine.set_current(self.folder.name)
+        if old and old != self.folder.name and not keep_old:
+            shutil.rmtree(self.engine.root / old, ignore_errors=True)
+
+    def abort(self) -> None:
+        try:
+            self._w.rollback()
+        finally:
+            if self.rebuild:
+                del self._w
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+    def close(self) -> None:
+        try:
+            self._w.wait_merging_threads()
+        except Exception:  # noqa: BLE001 - a closed writer has nothing to wait for
+            pass
+
+
+class TantivyEngine:
+    """Embedded engine; safe for one writer process and many reader processes."""
+
+    name = "tantivy"
+    RELOAD_EVERY = 1.0  # seconds between checks for new commits or a swapped index
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = Path(settings.data_dir) / "tantivy" / settings.index
+        self.schema = build_schema()
+        self._lock = threading.Lock()
+        self._index: tantivy.Index | None = None
+        self._index_name: str | None = None
+        self._checked = 0.0
+
+    # -- alias ------------------------------------------------------------
+    @property
+    def _current_file(self) -> Path:
+        return self.root / "CURRENT"
+
+    def physical_index(self) -> str | None:
+        try:
+            name = self._current_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def set_current(self, name: str) -> None:
+        tmp = self.root / f".CURRENT.{os.getpid()}"
+        tmp.write_text(name + "\n", encoding="utf-8")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._current_file)
+
+    def list_physical(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith(self.settings.index + "-"))
+
+    # -- reading ------------------------------------------------------------
+    def _searcher(self) -> tuple[tantivy.Index, tantivy.Searcher]:
+        now = time.monotonic()
+        with self._lock:
+            if self._index is None or now - self._checked > self.RELOAD_EVERY:
+                self._checked = now
+                name = self.physical_index()
+                if name is None:
+                    self._index = None
+                    raise IndexMissing(f"no index yet at {self.root}: run `indexer index PATH` first")
+                if name != self._index_name or self._index is None:
+                    folder = self.root / name
+                    if not tantivy.Index.exists(str(folder)):
+                        raise IndexMissing(f"CURRENT names {name}, which is not an index; run `indexer reindex PATH`")
+                    self._index = tantivy.Index.open(str(folder))
+                    self._index_name = name
+                else:
+                    self._index.reload()
+            index = self._index
+        return index, index.searcher()
+
+    def health(self) -> dict[str, Any]:
+        try:
+            _, searcher = self._searcher()
+        except IndexMissing as exc:
+            return {"ok": False, "engine": self.name, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - health reports, never raises
+            return {"ok": False, "engine": self.name, "error": f"{type(exc).__name__}: {exc}"}
+        return {"ok": True, "engine": self.name, "index": self._index_name, "documents": searcher.num_docs}
+
+    def count(self) -> int:
+        try:
+            return self._searcher()[1].num_docs
+        except IndexMissing:
+            return 0
+
+    def writer(self, rebuild: bool = False) -> TantivyWriter:
+        self.root.mkdir(parents=True, exist_ok=True)
+        current = self.physical_index()
+        if rebuild or current is None:
+            name = f"{self.settings.index}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+            folder = self.root / name
+            folder.mkdir(parents=True)
+            w = TantivyWriter(self, folder, rebuild=True)
+            if current is None:
+                # First run: no readers to protect, make the empty index live now so
+                # incremental commits are visible as they land.
+                w.rebuild = False
+                self.set_current(name)
+            return w
+        return TantivyWriter(self, self.root / current, rebuild=False)
+
+    def to_document(self, ia: IndexedArticle) -> tantivy.Document:
+        values = stored_values(ia)
+        doc = tantivy.Document()
+        doc.add_text("id", values["id"])
+        for name in _BYTES_FIELDS:
+            doc.add_bytes(name, str(values[name]).encode("utf-8"))
+        for src, dst in _LIST_FIELDS.items():
+            for v in values[src]:
+                doc.add_text(dst, v)
+        doc.add_date("date", values["date"])
+        for name, v in date_parts(ia.day).items():
+            doc.add_integer(name, v)
+        doc.add_integer("offset", values["offset"])
+        doc.add_float("fresh", self.settings.recency_weight * freshness(values["date"]))
+        doc.add_pre_tokenized_text("title_words", _pretok(ia.title_words))
+        doc.add_pre_tokenized_text("title_chars", _pretok(ia.title_chars))
+        doc.add_pre_tokenized_text("body_words", _pretok(ia.body_words))
+        doc.add_pre_tokenized_text("body_chars", _pretok(ia.body_chars))
+        return doc
+
+    @staticmethod
+    def _from_document(d: dict[str, list[Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": d["id"][0]}
+        for name in _BYTES_FIELDS:
+            raw = d.get(name)
+            out[name] = bytes(raw[0]).decode("utf-8") if raw else ""
+        out["categories"] = list(d.get("category", []))
+        out["tags"] = list(d.get("tag", []))
+        date = d["date"][0]
+        out["date"] = date if date.tzinfo else date.replace(tzinfo=UTC)
+        out["offset"] = d.get("offset", [480])[0]
+        return out
+
+    # -- queries --------------------------------------------------------------
+    def _term_query(self, t: Term, boost: float) -> tantivy.Query:
+        Q = tantivy.Query
+        s = self.schema
+        Should = tantivy.Occur.Should
+
+        def chars(field: str) -> tantivy.Query:
+            if len(t.chars) == 1:
+                return Q.term_query(s, field, t.chars[0])
+            return Q.phrase_query(s, field, list(t.chars))
+
+        def words(field: str) -> tantivy.Query:
+            if len(t.words) == 1:
+                return Q.term_query(s, field, t.words[0])
+            return Q.boolean_query([(tantivy.Occur.Must, Q.term_query(s, field, w)) for w in t.words])
+
+        clauses = [
+            (Should, Q.boost_query(chars("title_chars"), boost)),
+            (Should, chars("body_chars")),
+        ]
+        if t.words:
+            # Whole words rank above partial (char) matches, titles above bodies.
+            clauses.append((Should, Q.boost_query(words("title_words"), boost * 2)))
+            clauses.append((Should, Q.boost_query(words("body_words"), 2.0)))
+        return Q.boolean_query(clauses)
+
+    def _filters(self, q: EngineQuery) -> list[tantivy.Query]:
+        Q = tantivy.Query
+        out = []
+        for field, values in q.filters.items():
+            if values:
+                out.append(Q.term_set_query(self.schema, field, list(values)))
+        if q.date_from or q.date_to:
+            out.append(
+                Q.range_query(
+                    self.schema,
+                    "date",
+                    tantivy.FieldType.Date,
+                    lower_bound=q.date_from,
+                    upper_bound=q.date_to,
+                    include_lower=True,
+                    include_upper=False,
+                )
+            )
+        return out
+
+    def _compile(self, q: EngineQuery, with_filters: bool = True) -> tantivy.Query:
+        Q = tantivy.Query
+        Must, MustNot = tantivy.Occur.Must, tantivy.Occur.MustNot
+        clauses: list[tuple[Any, tantivy.Query]] = []
+        positive = tantivy.Occur.Should if q.any_terms else Must
+        for t in q.terms:
+            clauses.append((MustNot if t.negate else positive, self._term_query(t, q.title_boost)))
+        if with_filters:
+            clauses.extend((Must, f) for f in self._filters(q))
+        if not any(occ in (Must, tantivy.Occur.Should) for occ, _ in clauses):
+            clauses.append((Must, Q.all_query()))
+        if len(clauses) == 1:
+            return clauses[0][1]
+        return Q.boolean_query(clauses)
+
+    def _aggregate(self, searcher: tantivy.Searcher, q: EngineQuery) -> dict[str, list[tuple[Any, int]]]:
+        # Facets that ignore the same filter share one aggregation request.
+        groups: dict[str | None, list] = {}
+        for f in q.facets:
+            groups.setdefault(f.own, []).append(f)
+        out: dict[str, list[tuple[Any, int]]] = {}
+        for own, specs in groups.items():
+            query = self._compile(q.without_filter(own))
+            aggs = {}
+            for f in specs:
+                terms: dict[str, Any] = {"field": f.field, "size": f.size}
+                if f.order == "key":
+                    terms["order"] = {"_key": "asc"}
+                aggs[f.name] = {"terms": terms}
+            res = searcher.aggregate(query, aggs)
+            for f in specs:
+                out[f.name] = [(b["key"], int(b["doc_count"])) for b in res.get(f.name, {}).get("buckets", [])]
+        return out
+
+    def search(self, q: EngineQuery) -> EngineResult:
+        t0 = time.perf_counter()
+        try:
+            _, searcher = self._searcher()
+        except IndexMissing:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise EngineUnavailable(f"tantivy index unreadable: {exc}") from exc
+        query = self._compile(q)
+        kwargs: dict[str, Any] = {"offset": q.offset}
+        if q.sort in ("newest", "oldest"):
+            kwargs["order_by_field"] = "date"
+            kwargs["order"] = tantivy.Order.Desc if q.sort == "newest" else tantivy.Order.Asc
+        elif q.terms:
+            kwargs["weight_by_field"] = "fresh"
+        res = searcher.search(query, max(1, q.limit), count=True, **kwargs)
+        hits = []
+        for key, addr in res.hits if q.limit > 0 else []:
+            doc = self._from_document(searcher.doc(addr).to_dict())
+            score = float(key) if "order_by_field" not in kwargs else None
+            expl = None
+            if q.explain:
+                try:
+                    expl = query.explain(searcher, addr).to_json()
+                except Exception as exc:  # noqa: BLE001 - explain is best effort
+                    expl = str(exc)
+            hits.append(EngineHit(doc=doc, score=score, explanation=expl))
+        facets = self._aggregate(searcher, q) if q.facets else {}
+        return EngineResult(total=int(res.count or 0), hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000)
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        _, searcher = self._searcher()
+        res = searcher.search(tantivy.Query.term_query(self.schema, "id", doc_id), 1, count=False)
+        if not res.hits:
+            return None
+        return self._from_document(searcher.doc(res.hits[0][1]).to_dict())
+
+    def close(self) -> None:
+        with self._lock:
+            self._index = None
+            self._index_name = None

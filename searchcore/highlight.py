@@ -1,0 +1,80 @@
+"""Highlighting from our own analysis, identical whichever engine answered.
+
+Engines return documents; we find the matched text in the stored plain text with
+the same normalization the engines indexed, so the marks are exactly the matched
+characters. Everything else is escaped here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from markupsafe import Markup, escape
+
+from .analysis import Term, normalize
+
+_SEP = r"[\W_]{0,8}?"  # what the char tokens skip between two matched tokens
+
+
+def _token_pattern(tok: str) -> str:
+    pat = re.escape(tok)
+    if tok.isascii() and tok.isalnum():
+        pat = rf"(?<![0-9a-z]){pat}(?![0-9a-z])"
+    return pat
+
+
+def build_matcher(terms: Iterable[Term]) -> re.Pattern[str] | None:
+    """One regex for every positive term: its char phrase and its words."""
+    alts: dict[str, int] = {}
+    for t in terms:
+        if t.negate:
+            continue
+        alts[_SEP.join(_token_pattern(c) for c in t.chars)] = sum(map(len, t.chars))
+        for w in t.words:
+            if len(w) > 1 or len(t.chars) == 1:
+                alts[_token_pattern(w)] = len(w)
+    if not alts:
+        return None
+    ordered = sorted(alts, key=lambda p: -alts[p])
+    return re.compile("|".join(f"(?:{p})" for p in ordered))
+
+
+def spans(text: str, matcher: re.Pattern[str] | None) -> list[tuple[int, int]]:
+    if matcher is None or not text:
+        return []
+    return [(m.start(), m.end()) for m in matcher.finditer(normalize(text)) if m.end() > m.start()]
+
+
+def mark(text: str, matcher: re.Pattern[str] | None, start: int = 0, end: int | None = None) -> Markup:
+    """Escape ``text[start:end]`` and wrap matched spans in ``<mark>``."""
+    end = len(text) if end is None else end
+    out: list[str] = []
+    pos = start
+    for s, e in spans(text[start:end], matcher):
+        s, e = s + start, e + start
+        out.append(str(escape(text[pos:s])))
+        out.append(f"<mark>{escape(text[s:e])}</mark>")
+        pos = e
+    out.append(str(escape(text[pos:end])))
+    return Markup("".join(out))
+
+
+def snippet(text: str, matcher: re.Pattern[str] | None, width: int = 120) -> Markup:
+    """A window of about ``width`` characters around the densest run of matches."""
+    found = spans(text, matcher)
+    if not found:
+        cut = text[:width]
+        return Markup(escape(cut) + ("…" if len(text) > width else ""))
+    best_start, best_count = found[0][0], 0
+    j = 0
+    for i, (s, _) in enumerate(found):
+        while found[j][0] < s - width // 2:
+            j += 1
+        if i - j + 1 > best_count:
+            best_count, best_start = i - j + 1, found[j][0]
+    start = max(0, best_start - width // 4)
+    end = min(len(text), start + width)
+    start = max(0, min(start, end - width))
+    body = mark(text, matcher, start, end)
+    return Markup(("…" if start > 0 else "") + body + ("…" if end < len(text) else ""))

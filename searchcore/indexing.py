@@ -1,0 +1,56 @@
+"""Turning a post file into an IndexedArticle: read, parse, sanitize, analyse.
+
+Pure per file and picklable, so the indexer can run it in worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .analysis import analyse, load_user_dict
+from .model import IndexedArticle, shanghai_day
+from .posts import DEFAULT_MAX_BYTES, Rejected, read_post
+
+
+@dataclass
+class FileOutcome:
+    relpath: str
+    size: int
+    mtime_ns: int
+    file_hash: str = ""
+    article: IndexedArticle | None = None
+    kind: str = ""
+    reason: str = ""
+
+
+def index_article(article) -> IndexedArticle:
+    title = analyse(article.title)
+    body = analyse(article.body_text)
+    return IndexedArticle(
+        article=article,
+        title_words=title.words,
+        title_chars=title.chars,
+        body_words=body.words,
+        body_chars=body.chars,
+        day=shanghai_day(article.date),
+    )
+
+
+def process_file(path: str, relpath: str, size: int, mtime_ns: int, max_bytes: int = DEFAULT_MAX_BYTES) -> FileOutcome:
+    """Everything the indexer does to one file before the engine sees it."""
+    out = FileOutcome(relpath=relpath, size=size, mtime_ns=mtime_ns)
+    try:
+        raw, article = read_post(Path(path), relpath, max_bytes=max_bytes)
+        out.file_hash = hashlib.blake2b(raw, digest_size=16).hexdigest()
+        out.article = index_article(article)
+    except Rejected as exc:
+        out.kind, out.reason = exc.kind, exc.reason
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
+        out.kind, out.reason = "error", f"unexpected {type(exc).__name__}: {exc}"
+    return out
+
+
+def init_worker(user_dict: str | None) -> None:
+    load_user_dict(Path(user_dict) if user_dict else None)

@@ -1,0 +1,52 @@
+"""The article as it flows from a file to an index (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Article:
+    """Clean fields of one post: sanitized HTML for display, plain text for search.
+
+    ``id`` is the file name's stem, stable across runs; ``content_hash`` covers
+    what a reader sees, so the same article under two file names is a duplicate.
+    """
+
+    id: str
+    title: str
+    date: datetime  # aware, UTC
+    categories: list[str]
+    tags: list[str]
+    body_html: str
+    body_text: str
+    source_url: str | None
+    path: str
+    content_hash: str
+    utc_offset_minutes: int = 480
+
+    @property
+    def local_date(self) -> datetime:
+        """The date in the post's own offset, as the newsroom wrote it."""
+        return self.date.astimezone(timezone(timedelta(minutes=self.utc_offset_minutes)))
+
+
+@dataclass(frozen=True)
+class IndexedArticle:
+    """An article with its token streams; what every engine writes."""
+
+    article: Article
+    title_words: list[tuple[str, int, int]]
+    title_chars: list[tuple[str, int, int]]
+    body_words: list[tuple[str, int, int]]
+    body_chars: list[tuple[str, int, int]]
+    day: int = 0  # Asia/Shanghai calendar day as YYYYMMDD, for the date facet
+    extra: dict = field(default_factory=dict)
+
+
+def shanghai_day(dt: datetime) -> int:
+    d = dt.astimezone(SHANGHAI)
+    return d.year * 10000 + d.month * 100 + d.day

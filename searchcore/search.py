@@ -1,0 +1,426 @@
+"""Search requests and results, independent of the web and of any engine.
+
+Facets are declared once (``FACETS``); each knows its URL parameter, its engine
+field and whether its counts ignore its own filter (disjunctive), and the
+request, the engine query and the result are all derived from that table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+from markupsafe import Markup
+
+from .analysis import Term, normalize, parse_query, query_words
+from .config import Settings
+from .engines.base import Engine, EngineQuery, FacetSpec
+from .highlight import build_matcher, mark, snippet
+from .model import SHANGHAI
+
+MAX_QUERY_CHARS = 256
+MAX_VALUES_PER_FACET = 20
+SORTS = ("relevance", "newest", "oldest")
+
+
+class RequestError(ValueError):
+    """A reader's request we cannot answer; the message is shown to them."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class TermsFacet:
+    name: str  # URL parameter and facet key
+    field: str  # engine field
+    label: str
+    size: int = 10
+    more_size: int = 100
+
+
+FACETS: tuple[TermsFacet, ...] = (
+    TermsFacet("category", "category", "分类", size=10),
+    TermsFacet("tag", "tag", "标签", size=12),
+)
+FACET_BY_NAME = {f.name: f for f in FACETS}
+
+
+def _getlist(args: Mapping[str, Any], key: str) -> list[str]:
+    if hasattr(args, "getlist"):
+        return list(args.getlist(key))
+    v = args.get(key)
+    if v is None:
+        return []
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _clean(value: str, name: str, limit: int) -> str:
+    if "\x00" in value:
+        raise RequestError(f"参数 {name} 含有非法字符", name)
+    value = value.strip()
+    if len(value) > limit:
+        raise RequestError(f"参数 {name} 过长（最多 {limit} 个字符）", name)
+    return value
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_day(value: str, name: str) -> date | None:
+    value = _clean(value, name, 10)
+    if not value:
+        return None
+    if not _DAY.match(value):
+        raise RequestError(f"日期 {name} 应为 YYYY-MM-DD 格式", name)
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        raise RequestError(f"日期 {name} 不存在：{value}", name) from None
+    if not 1900 <= d.year <= 2100:
+        raise RequestError(f"日期 {name} 超出范围", name)
+    return d
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What a reader asked for; parsed once from the URL, which is the whole state."""
+
+    q: str = ""
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+    sort: str = ""  # "" = the default for the query (relevance, or newest when empty)
+    page: int = 1
+    more: tuple[str, ...] = ()  # facets shown in full
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], max_page: int = 50) -> SearchRequest:
+        q = _clean(" ".join(_getlist(args, "q")[:1]), "q", MAX_QUERY_CHARS)
+        filters = []
+        for f in FACETS:
+            values = []
+            for v in _getlist(args, f.name):
+                v = _clean(v, f.name, 100)
+                if v and v not in values:
+                    values.append(v)
+            if len(values) > MAX_VALUES_PER_FACET:
+                raise RequestError(f"{f.label}最多选择 {MAX_VALUES_PER_FACET} 项", f.name)
+            if values:
+                filters.append((f.name, tuple(values)))
+        date_from = _parse_day((_getlist(args, "from") or [""])[0], "from")
+        date_to = _parse_day((_getlist(args, "to") or [""])[0], "to")
+        if date_from and date_to and date_from > date_to:
+            raise RequestError("开始日期晚于结束日期", "from")
+        sort = _clean((_getlist(args, "sort") or [""])[0], "sort", 20)
+        if sort and sort not in SORTS:
+            raise RequestError(f"排序方式应为 {', '.join(SORTS)} 之一", "sort")
+        raw_page = _clean((_getlist(args, "page") or ["1"])[0] or "1", "page", 6)
+        if not raw_page.isdigit() or int(raw_page) < 1:
+            raise RequestError("页码应为正整数", "page")
+        page = int(raw_page)
+        if page > max_page:
+            raise RequestError(f"最多只能翻到第 {max_page} 页，请缩小搜索范围", "page")
+        more = tuple(m for m in _getlist(args, "more")[:4] if m in FACET_BY_NAME)
+        return cls(q=q, filters=tuple(filters), date_from=date_from, date_to=date_to, sort=sort, page=page, more=more)
+
+    # -- derived --------------------------------------------------------------
+    @property
+    def effective_sort(self) -> str:
+        return self.sort or ("relevance" if self.terms else "newest")
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        return tuple(parse_query(self.q))
+
+    def selected(self, name: str) -> tuple[str, ...]:
+        return dict(self.filters).get(name, ())
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.filters or self.date_from or self.date_to)
+
+    # -- URL state ------------------------------------------------------------
+    def to_params(self) -> list[tuple[str, str]]:
+        """Query parameters in a stable order; defaults are left out."""
+        params: list[tuple[str, str]] = []
+        if self.q:
+            params.append(("q", self.q))
+        for name, values in self.filters:
+            params.extend((name, v) for v in values)
+        if self.date_from:
+            params.append(("from", self.date_from.isoformat()))
+        if self.date_to:
+            params.append(("to", self.date_to.isoformat()))
+        if self.sort:
+            params.append(("sort", self.sort))
+        if self.page > 1:
+            params.append(("page", str(self.page)))
+        params.extend(("more", m) for m in self.more)
+        return params
+
+    def with_(self, **changes: Any) -> SearchRequest:
+        """A new state; any change other than the page goes back to page 1."""
+        if "page" not in changes:
+            changes["page"] = 1
+        return replace(self, **changes)
+
+    def toggle(self, name: str, value: str) -> SearchRequest:
+        current = dict(self.filters)
+        values = list(current.get(name, ()))
+        if value in values:
+            values.remove(value)
+        else:
+            values.append(value)
+        current[name] = tuple(values)
+        filters = tuple((f.name, current[f.name]) for f in FACETS if current.get(f.name))
+        return self.with_(filters=filters)
+
+    def without(self, name: str) -> SearchRequest:
+        if name == "q":
+            return self.with_(q="")
+        if name == "date":
+            return self.with_(date_from=None, date_to=None)
+        return self.with_(filters=tuple((n, v) for n, v in self.filters if n != name))
+
+
+# -- date drill-down -------------------------------------------------------------
+
+
+def date_level(req: SearchRequest) -> str:
+    """Year, then month, then day: the finest level the selected range allows."""
+    a, b = req.date_from, req.date_to
+    if a and b and (a.year, a.month) == (b.year, b.month):
+        return "day"
+    if a and b and a.year == b.year:
+        return "month"
+    return "year"
+
+
+def bucket_range(level: str, key: int) -> tuple[date, date, str]:
+    """(first day, last day, label) of a date facet bucket key."""
+    if level == "year":
+        return date(key, 1, 1), date(key, 12, 31), f"{key}年"
+    if level == "month":
+        y, m = divmod(key, 100)
+        last = date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)
+        return date(y, m, 1), last, f"{y}年{m}月"
+    y, md = divmod(key, 10000)
+    m, d = divmod(md, 100)
+    day = date(y, m, d)
+    return day, day, f"{m}月{d}日"
+
+
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, dtime(0, 0), tzinfo=SHANGHAI)
+
+
+# -- results -----------------------------------------------------------------------
+
+
+@dataclass
+class FacetValue:
+    value: str
+    label: str
+    count: int
+    selected: bool
+    request: SearchRequest  # the state after clicking this value
+
+
+@dataclass
+class Facet:
+    name: str
+    label: str
+    values: list[FacetValue]
+    has_more: bool = False
+    expanded: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    title_html: Markup
+    date: datetime  # aware, in the post's own offset
+    categories: list[str]
+    tags: list[str]
+    snippet_html: Markup
+    source_url: str
+    score: float | None = None
+    explanation: Any = None
+
+
+@dataclass
+class Relaxation:
+    """A way out of zero results: drop one word or filter, and what it brings."""
+
+    label: str
+    request: SearchRequest
+    total: int
+
+
+@dataclass
+class SearchResult:
+    request: SearchRequest
+    total: int
+    hits: list[Hit]
+    facets: dict[str, Facet]
+    date_level: str
+    date_trail: list[tuple[str, SearchRequest]]
+    page_size: int
+    took_ms: float = 0.0
+    relaxations: list[Relaxation] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def local_time(dt: datetime, offset_minutes: int) -> datetime:
+    from datetime import timezone
+
+    return dt.astimezone(timezone(timedelta(minutes=offset_minutes)))
+
+
+class Searcher:
+    """Runs SearchRequests on an engine and builds complete results."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def engine_query(
+        self, req: SearchRequest, limit: int | None = None, facets: bool = True, explain: bool = False
+    ) -> EngineQuery:
+        size = limit if limit is not None else self.settings.page_size
+        level = date_level(req)
+        specs: list[FacetSpec] = []
+        if facets:
+            for f in FACETS:
+                specs.append(FacetSpec(f.name, f.field, size=(f.more_size if f.name in req.more else f.size) + 1, own=f.name))
+            specs.append(FacetSpec("date", level, size=400, own=None, order="key"))
+        return EngineQuery(
+            terms=req.terms,
+            filters={FACET_BY_NAME[n].field: v for n, v in req.filters},
+            date_from=_day_start(req.date_from) if req.date_from else None,
+            date_to=_day_start(req.date_to + timedelta(days=1)) if req.date_to else None,
+            sort=req.effective_sort,
+            offset=(req.page - 1) * size,
+            limit=size,
+            facets=tuple(specs),
+            title_boost=self.settings.title_boost,
+            recency_weight=self.settings.recency_weight,
+            explain=explain,
+        )
+
+    def search(self, req: SearchRequest, explain: bool = False, relax: bool = True) -> SearchResult:
+        eq = self.engine_query(req, explain=explain)
+        res = self.engine.search(eq)
+        matcher = build_matcher(req.terms)
+        hits = [self._hit(h.doc, matcher, h.score, h.explanation) for h in res.hits]
+        facets: dict[str, Facet] = {}
+        for f in FACETS:
+            selected = req.selected(f.name)
+            limit = f.more_size if f.name in req.more else f.size
+            buckets = res.facets.get(f.name, [])
+            has_more = len(buckets) > limit
+            counts = dict(buckets[:limit])
+            for v in selected:  # a selected value stays visible, even at zero
+                counts.setdefault(v, 0)
+                if v not in dict(buckets[:limit]):
+                    counts[v] = dict(buckets).get(v, 0)
+            values = [FacetValue(str(v), str(v), c, v in selected, req.toggle(f.name, str(v))) for v, c in counts.items()]
+            facets[f.name] = Facet(f.name, f.label, values, has_more=has_more, expanded=f.name in req.more)
+        level = date_level(req)
+        date_values = []
+        for key, count in res.facets.get("date", []):
+            first, last, label = bucket_range(level, int(key))
+            date_values.append(FacetValue(str(key), label, count, False, req.with_(date_from=first, date_to=last)))
+        facets["date"] = Facet("date", "日期", date_values)
+        result = SearchResult(
+            request=req,
+            total=res.total,
+            hits=hits,
+            facets=facets,
+            date_level=level,
+            date_trail=self._date_trail(req),
+            page_size=self.settings.page_size,
+            took_ms=res.took_ms,
+        )
+        if relax and res.total == 0 and (req.terms or req.has_filters):
+            result.relaxations = self.relaxations(req)
+        return result
+
+    def _hit(self, doc: dict[str, Any], matcher, score: float | None, explanation: Any = None) -> Hit:
+        return Hit(
+            id=doc["id"],
+            title=doc["title"],
+            title_html=mark(doc["title"], matcher),
+            date=local_time(doc["date"], doc.get("offset", 480)),
+            categories=doc["categories"],
+            tags=doc["tags"],
+            snippet_html=snippet(doc["body_text"], matcher),
+            source_url=doc.get("source_url") or "",
+            score=score,
+            explanation=explanation,
+        )
+
+    @staticmethod
+    def _date_trail(req: SearchRequest) -> list[tuple[str, SearchRequest]]:
+        """Breadcrumb back up the drill-down: 全部 › 2022年 › 3月."""
+        trail = [("全部日期", req.with_(date_from=None, date_to=None))]
+        level = date_level(req)
+        a = req.date_from
+        if a and level in ("month", "day"):
+            first, last, label = bucket_range("year", a.year)
+            trail.append((label, req.with_(date_from=first, date_to=last)))
+        if a and level == "day":
+            first, last, label = bucket_range("month", a.year * 100 + a.month)
+            trail.append((f"{a.month}月", req.with_(date_from=first, date_to=last)))
+        return trail
+
+    def relaxations(self, req: SearchRequest) -> list[Relaxation]:
+        """For zero results: how many hits dropping each word or filter would bring."""
+        options: list[tuple[str, SearchRequest]] = []
+        terms = req.terms
+        if len(terms) > 1:
+            for t in terms:
+                rest = " ".join(("-" if o.negate else "") + (f'"{o.text}"' if o.exact else o.text) for o in terms if o is not t)
+                options.append((f"去掉“{t.text}”", req.with_(q=rest)))
+        for name, values in req.filters:
+            label = FACET_BY_NAME[name].label
+            options.append((f"去掉{label}：{'、'.join(values)}", req.without(name)))
+        if req.date_from or req.date_to:
+            options.append(("去掉日期范围", req.without("date")))
+        if req.has_filters and terms:
+            options.append(("去掉全部筛选条件", req.with_(filters=(), date_from=None, date_to=None)))
+        out = []
+        for label, r in options[:8]:
+            total = self.engine.search(self.engine_query(r, limit=1, facets=False)).total
+            if total:
+                out.append(Relaxation(label, r, total))
+        out.sort(key=lambda x: -x.total)
+        return out
+
+    def article(self, doc_id: str) -> dict[str, Any] | None:
+        doc = self.engine.get(doc_id)
+        if doc is not None:
+            doc["local_date"] = local_time(doc["date"], doc.get("offset", 480))
+        return doc
+
+    def related(self, doc: dict[str, Any], limit: int = 5) -> list[Hit]:
+        """Articles sharing words with this one's title, best first."""
+        words = [w for w in dict.fromkeys(query_words(normalize(doc["title"]))) if len(w) > 1][:12]
+        terms = tuple(t for w in words for t in parse_query(w)[:1])
+        if not terms:
+            return []
+        eq = EngineQuery(terms=terms, any_terms=True, limit=limit + 1, title_boost=self.settings.title_boost)
+        res = self.engine.search(eq)
+        matcher = build_matcher(terms)
+        return [self._hit(h.doc, matcher, h.score) for h in res.hits if h.doc["id"] != doc["id"]][:limit]

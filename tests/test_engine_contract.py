@@ -1,0 +1,205 @@
+"""One behaviour contract, run with identical expectations on every engine.
+
+Expectations come from the corpus files (tests/groundtruth.py) or from the
+hand-written edge cases in tests/fixtures/posts, never from an engine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import pytest
+
+from searchcore.analysis import normalize
+from searchcore.search import Searcher, SearchRequest
+
+from .groundtruth import Truth
+
+
+@pytest.fixture(scope="module")
+def truth(mixed_corpus) -> Truth:
+    return Truth.load(mixed_corpus)
+
+
+@pytest.fixture(scope="module")
+def searcher(indexed) -> Searcher:
+    s, engine = indexed
+    return Searcher(engine, s.with_(page_size=50))
+
+
+def ids(searcher: Searcher, **args) -> set[str]:
+    req = SearchRequest.from_args(args)
+    first = searcher.search(req)
+    found = {h.id for h in first.hits}
+    page = 1
+    while len(found) < first.total and page < 50:
+        page += 1
+        found |= {h.id for h in searcher.search(req.with_(page=page)).hits}
+    assert len(found) == first.total
+    return found
+
+
+def test_document_count_matches_corpus(indexed, truth):
+    _, engine = indexed
+    assert engine.count() == len(truth.articles)
+
+
+@pytest.mark.parametrize("text", ["津", "职教", "国国", "经济", "长江经济带", "旅游", "iphone"])
+def test_any_substring_finds_exactly_the_articles_containing_it(searcher, truth, text):
+    expected = truth.containing(text)
+    assert expected, f"corpus should contain {text}"
+    assert ids(searcher, q=text) == expected
+
+
+def test_traditional_and_simplified_find_each_other(searcher):
+    assert "2021-06-01-taiwan-economy" in ids(searcher, q="台湾经济")
+    assert "2021-06-01-taiwan-economy" in ids(searcher, q="臺灣經濟")
+    assert "2019-12-31-yangtze-river" in ids(searcher, q="長江經濟帶")
+
+
+def test_mixed_chinese_latin_and_numbers(searcher):
+    for q in ("5G", "GDP增长6.5%", "COVID-19", "covid-19", "ｉＰｈｏｎｅ"):
+        assert "2023-03-15-5g-network" in ids(searcher, q=q), q
+
+
+def test_quoted_phrase_is_exact_and_minus_excludes(searcher, truth):
+    assert "2019-12-31-yangtze-river" in ids(searcher, q='"长江经济带"')
+    assert ids(searcher, q='"带经济长江"') == truth.containing("带经济长江")
+    spring = ids(searcher, q="春")
+    assert {"2024-02-10-spring-festival", "2024-02-11-spring-travel"} <= spring
+    without = ids(searcher, q="春 -旅游")
+    assert "2024-02-11-spring-travel" in without
+    assert "2024-02-10-spring-festival" not in without
+    assert without == spring - truth.containing("旅游")
+
+
+@pytest.mark.parametrize("q", ["鲁班工坊", "产教融合", "春运"])
+def test_title_matches_rank_above_body_only_matches(searcher, truth, q):
+    n = normalize(q)
+    in_title = {a.id for a in truth.articles if n in normalize(a.title)}
+    assert in_title
+    hits = searcher.search(SearchRequest(q=q)).hits
+    assert {h.id for h in hits[: len(in_title)]} == in_title
+
+
+def test_all_terms_must_match(searcher, truth):
+    got = ids(searcher, q="天津 旅游")
+    assert got == truth.containing("天津") & truth.containing("旅游")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"category": ["education"]},
+        {"tag": ["经济"]},
+        {"tag": ["经济", "新闻联播"]},
+        {"category": ["xinwenlianbo"], "tag": ["旅游"]},
+    ],
+)
+def test_facet_counts_are_disjunctive_and_match_the_corpus(searcher, truth, filters):
+    req = SearchRequest.from_args(filters)
+    res = searcher.search(req.with_(more=("category", "tag")))
+    cats, tags = filters.get("category", ()), filters.get("tag", ())
+    assert res.total == len(truth.filtered(cats, tags))
+    # A facet's counts ignore its own selection and respect the others.
+    want_cat = Truth.counts(truth.filtered((), tags), "categories")
+    want_tag = Truth.counts(truth.filtered(cats, ()), "tags")
+    got_cat = {v.value: v.count for v in res.facets["category"].values}
+    got_tag = {v.value: v.count for v in res.facets["tag"].values}
+    for value, count in got_cat.items():
+        assert want_cat[value] == count, value
+    for value, count in got_tag.items():
+        assert want_tag[value] == count, value
+    top = [v for v, _ in want_tag.most_common()]
+    assert set(got_tag) >= {v for v in top[:5] if want_tag[v] > want_tag[top[min(len(top) - 1, 60)]]}
+    for v in tags:  # selected values stay visible and marked
+        assert any(fv.value == v and fv.selected for fv in res.facets["tag"].values)
+
+
+def test_selected_value_stays_visible_at_zero(searcher):
+    res = searcher.search(SearchRequest.from_args({"q": "春运", "tag": ["鲁班工坊"]}))
+    assert res.total == 0
+    assert [(v.value, v.count, v.selected) for v in res.facets["tag"].values if v.value == "鲁班工坊"] == [("鲁班工坊", 0, True)]
+
+
+def test_date_facet_drills_down_year_month_day(searcher, truth):
+    res = searcher.search(SearchRequest())
+    assert res.date_level == "year"
+    want = Counter(truth.day(a).year for a in truth.articles)
+    assert {int(v.value): v.count for v in res.facets["date"].values} == dict(want)
+
+    res = searcher.search(SearchRequest.from_args({"from": "2024-01-01", "to": "2024-12-31"}))
+    assert res.date_level == "month"
+    want = Counter(truth.day(a).month for a in truth.articles if truth.day(a).year == 2024)
+    assert {int(v.value) % 100: v.count for v in res.facets["date"].values} == dict(want)
+
+    res = searcher.search(SearchRequest.from_args({"from": "2024-02-01", "to": "2024-02-29"}))
+    assert res.date_level == "day"
+    want = Counter(truth.day(a).day for a in truth.articles if truth.day(a).strftime("%Y-%m") == "2024-02")
+    assert {int(v.value) % 100: v.count for v in res.facets["date"].values} == dict(want)
+    assert [label for label, _ in res.date_trail] == ["全部日期", "2024年", "2月"]
+
+
+def test_date_range_is_inclusive_in_shanghai_days(searcher, truth):
+    got = ids(searcher, **{"from": "2024-02-10", "to": "2024-02-10"})
+    want = {a.id for a in truth.filtered(start=date(2024, 2, 10), end=date(2024, 2, 10))}
+    assert "2024-02-10-spring-festival" in got
+    assert got == want
+    # 2021-06-01T02:30Z is 10:30 in Shanghai on the same day
+    assert "2021-06-01-taiwan-economy" in ids(searcher, **{"from": "2021-06-01", "to": "2021-06-01"})
+
+
+def test_sorting_and_paging(searcher, truth):
+    newest = searcher.search(SearchRequest(sort="newest"))
+    dates = [h.date for h in newest.hits]
+    assert dates == sorted(dates, reverse=True)
+    assert newest.hits[0].date == max(a.date for a in truth.articles)
+    oldest = searcher.search(SearchRequest(sort="oldest"))
+    assert [h.date for h in oldest.hits] == sorted(h.date for h in oldest.hits)
+    page2 = searcher.search(SearchRequest(sort="oldest", page=2))
+    assert not {h.id for h in oldest.hits} & {h.id for h in page2.hits}
+    assert page2.hits[0].date >= oldest.hits[-1].date
+    rel = searcher.search(SearchRequest(q="经济"))
+    scores = [h.score for h in rel.hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_stored_article_is_sanitized(searcher):
+    doc = searcher.article("2020-05-05-xss-attempt")
+    html = doc["body_html"].lower()
+    for bad in ("<script", "onerror", "onclick", "javascript:", "<iframe", "<style", "alert('body')"):
+        assert bad not in html
+    assert 'rel="noopener nofollow"' in doc["body_html"]
+    assert "safe.example" in doc["body_html"]
+
+
+def test_article_fields_and_source_url(searcher):
+    doc = searcher.article("2022-01-03-tianjin-vocational")
+    assert doc["title"] == "天津职业教育产教融合再上新台阶"
+    assert doc["categories"] == ["education"]
+    assert doc["tags"] == ["职业教育", "产教融合", "天津"]
+    assert doc["source_url"] == "http://news.example/2022/01/03/tianjin.html"
+    assert doc["local_date"].isoformat() == "2022-01-03T09:45:21+08:00"
+    assert "返回" not in doc["body_text"] and "文章来源" not in doc["body_text"]
+    assert searcher.article("no-such-article") is None
+
+
+def test_highlights_mark_exactly_the_matched_text(searcher):
+    hits = searcher.search(SearchRequest(q="職教")).hits
+    hit = next(h for h in hits if h.id == "2022-01-03-tianjin-vocational")
+    assert "<mark>职教</mark>改革" in str(hit.snippet_html)
+    for h in hits:  # traditional originals are marked as written, whole characters only
+        assert "<mark>职教</mark>" in str(h.title_html) + str(h.snippet_html) or "<mark>職教</mark>" in str(h.title_html) + str(
+            h.snippet_html
+        )
+    hit = next(h for h in searcher.search(SearchRequest(q="长江经济带")).hits if h.id == "2019-12-31-yangtze-river")
+    assert str(hit.title_html) == "<mark>长江经济带</mark>生态保护取得新进展"
+
+
+def test_related_articles_share_words(searcher):
+    doc = searcher.article("2022-01-05-luban-workshop")
+    related = searcher.related(doc)
+    assert related and doc["id"] not in {h.id for h in related}
+    assert "2022-01-03-tianjin-vocational" in {h.id for h in searcher.related(doc, limit=20)}
