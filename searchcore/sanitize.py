@@ -27,8 +27,12 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 
 # Elements whose *content* must go too; bleach's strip=True keeps inner text.
+# An unclosed script or style runs to the end of the document in a browser, so we
+# drop to the end; the others only when closed (else bleach strips the tag alone).
+_DROP_TO_END = re.compile(r"<(script|style|xmp|plaintext)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 _DROP_WITH_CONTENT = re.compile(
-    r"<(script|style|iframe|object|embed|noscript|template|svg|math|video|audio|canvas|select|textarea|button|form|head|title)\b[^>]*>.*?(?:</\1\s*>|\Z)",
+    r"<(iframe|object|noscript|template|svg|math|video|audio|canvas|select|textarea|button|form|head|title|noembed|noframes)"
+    r"\b[^>]*>.*?</\1\s*>",
     re.IGNORECASE | re.DOTALL,
 )
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
@@ -84,6 +88,7 @@ def sanitize_html(markup: str) -> str:
     if depth > MAX_DEPTH:
         raise UnsafeHTML(f"HTML nested more than {MAX_DEPTH} levels deep (an HTML bomb?)")
     markup = _COMMENT.sub("", markup)
+    markup = _DROP_TO_END.sub("", markup)
     markup = _DROP_WITH_CONTENT.sub("", markup)
     try:
         clean = _cleaner.clean(markup)

@@ -136,7 +136,6 @@ class TantivyEngine:
     """Embedded engine; safe for one writer process and many reader processes."""
 
     name = "tantivy"
-    RELOAD_EVERY = 1.0  # seconds between checks for new commits or a swapped index
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -145,7 +144,7 @@ class TantivyEngine:
         self._lock = threading.Lock()
         self._index: tantivy.Index | None = None
         self._index_name: str | None = None
-        self._checked = 0.0
+        self._seen: tuple[int, int] = (0, 0)
 
     # -- alias ------------------------------------------------------------
     @property
@@ -172,11 +171,26 @@ class TantivyEngine:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith(self.settings.index + "-"))
 
     # -- reading ------------------------------------------------------------
+    def _stamp(self) -> tuple[int, int]:
+        """(CURRENT, meta.json) modification times: a swap or a commit changes one.
+
+        Two stat calls per search are far cheaper than reloading on a timer, and
+        readers see a commit as soon as it lands.
+        """
+        try:
+            cur = self._current_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return (0, 0)
+        try:
+            meta = (self.root / (self._index_name or "") / "meta.json").stat().st_mtime_ns if self._index_name else 0
+        except FileNotFoundError:
+            meta = 0
+        return (cur, meta)
+
     def _searcher(self) -> tuple[tantivy.Index, tantivy.Searcher]:
-        now = time.monotonic()
         with self._lock:
-            if self._index is None or now - self._checked > self.RELOAD_EVERY:
-                self._checked = now
+            stamp = self._stamp()
+            if self._index is None or stamp != self._seen:
                 name = self.physical_index()
                 if name is None:
                     self._index = None
@@ -189,6 +203,7 @@ class TantivyEngine:
                     self._index_name = name
                 else:
                     self._index.reload()
+                self._seen = self._stamp()
             index = self._index
         return index, index.searcher()
 

@@ -1,0 +1,394 @@
+"""Shared helpers for the benchmarks in this folder (not a benchmark itself).
+
+Everything here is measurement plumbing: corpus preparation, settings, a sampler
+for the peak RSS of the process tree, Elasticsearch bookkeeping (unique index
+names, cleanup, store size, node pid), percentiles and Markdown tables.
+Nothing here asserts on timings: benchmarks print figures and ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/x.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+SYNTHETIC_SEED = 3
+MARKER = ".bench-synthetic.json"  # hidden: the indexer's scan skips dot files
+
+
+# -- corpus ------------------------------------------------------------------------
+
+
+def prepare_corpus(corpus: str | None, posts: int, work: Path, cache: str | None = None) -> tuple[Path, str]:
+    """The folder to index and a label for it.
+
+    ``corpus`` is used as is (read-only: nothing is written into it). Otherwise
+    ``posts`` synthetic posts (seed 3) are written under ``work``, or reused from
+    ``cache`` when that folder already holds the same corpus.
+    """
+    if corpus:
+        path = Path(corpus).resolve()
+        if not path.exists():
+            raise SystemExit(f"--corpus {path} does not exist")
+        return path, f"corpus {path} ({count_posts(path)} files)"
+    from searchcore.synthetic import write_corpus
+
+    target = Path(cache) if cache else work / f"synthetic-{posts}"
+    marker = target / MARKER
+    want = {"n": posts, "seed": SYNTHETIC_SEED}
+    if marker.exists():
+        try:
+            if {k: json.loads(marker.read_text())[k] for k in want} == want:
+                return target, f"{posts} synthetic posts (seed {SYNTHETIC_SEED}, reused {target})"
+        except (KeyError, ValueError):
+            pass
+        raise SystemExit(f"{target} holds another corpus; remove it or pick another --synthetic-cache")
+    t0 = time.perf_counter()
+    summary = write_corpus(target, posts, seed=SYNTHETIC_SEED)
+    marker.write_text(json.dumps({**want, "bytes": summary["bytes"], "files": summary["files"]}))
+    log(
+        f"wrote {summary['files']} synthetic posts ({summary['bytes'] / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s to {target}"
+    )
+    return target, f"{posts} synthetic posts (seed {SYNTHETIC_SEED})"
+
+
+def count_posts(path: Path) -> int:
+    from indexer.pipeline import scan
+
+    return sum(1 for _ in scan(path))
+
+
+def corpus_bytes(path: Path) -> int:
+    from indexer.pipeline import scan
+
+    return sum(p.stat().st_size for p, _ in scan(path))
+
+
+# -- settings and engines ------------------------------------------------------------
+
+
+def es_url(arg: str | None) -> str | None:
+    return arg or os.environ.get("ELASTICSEARCH_URL") or None
+
+
+def engines_from_arg(engine: str, url: str | None) -> list[str]:
+    names = ["tantivy", "elasticsearch"] if engine == "both" else [engine]
+    if "elasticsearch" in names and not url:
+        if engine == "both":
+            log("ELASTICSEARCH_URL is not set: skipping elasticsearch")
+            return ["tantivy"]
+        raise SystemExit("--engine elasticsearch needs ELASTICSEARCH_URL (or --es-url)")
+    return names
+
+
+def unique_index() -> str:
+    return f"bench-{uuid.uuid4().hex[:8]}"
+
+
+def make_settings(engine: str, data_dir: Path, index: str, url: str | None, extra_env: dict[str, str] | None = None):
+    from searchcore.config import load_settings
+
+    env = {"SEARCH_ENGINE": engine, "SEARCH_DATA_DIR": str(data_dir), "SEARCH_INDEX": index}
+    if url:
+        env["ELASTICSEARCH_URL"] = url
+    env.update(extra_env or {})
+    return load_settings(env)
+
+
+def es_client(url: str):
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(url, request_timeout=60)
+
+
+def es_check(url: str) -> str | None:
+    """None if a node answers, else why not (the test distribution answers 405 to GET /)."""
+    try:
+        es = es_client(url)
+        health = es.cluster.health(request_timeout=5)
+        es.close()
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    return None if health.get("status") in ("green", "yellow") else f"cluster status {health.get('status')}"
+
+
+def es_drop(url: str, alias: str) -> None:
+    """Delete every physical index behind a benchmark alias (``<alias>-*``)."""
+    es = es_client(url)
+    try:
+        es.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+    finally:
+        es.close()
+
+
+def es_store_bytes(url: str, alias: str) -> int | None:
+    es = es_client(url)
+    try:
+        es.indices.refresh(index=alias)
+        stats = es.indices.stats(index=alias, metric="store")
+        return int(stats["_all"]["primaries"]["store"]["size_in_bytes"])
+    except Exception as exc:  # noqa: BLE001
+        log(f"could not read _stats/store for {alias}: {exc}")
+        return None
+    finally:
+        es.close()
+
+
+def es_node_pid(url: str) -> int | None:
+    """The local node's pid, to sample its CPU and RSS (only when it runs on this machine)."""
+    es = es_client(url)
+    try:
+        info = es.nodes.info(node_id="_local", metric="process")
+        for node in info["nodes"].values():
+            pid = int(node["process"]["id"])
+            return pid if psutil.pid_exists(pid) else None
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        es.close()
+    return None
+
+
+def folder_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+# -- measuring ----------------------------------------------------------------------------
+
+
+class Sampler:
+    """Samples RSS of this process and all its descendants every ``interval`` s.
+
+    Reports the peak of the tree's summed RSS (pages shared by forked workers are
+    counted once per process, so this is an upper bound) and the peak of this
+    process alone; optionally also the RSS of one outside process (the ES node).
+    """
+
+    def __init__(self, interval: float = 0.05, extra_pid: int | None = None) -> None:
+        self.interval = interval
+        self.me = psutil.Process()
+        self.extra = psutil.Process(extra_pid) if extra_pid else None
+        self.peak_tree = 0
+        self.peak_main = 0
+        self.peak_extra = 0
+        self.max_procs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        try:
+            main = self.me.memory_info().rss
+        except psutil.Error:
+            return
+        total = main
+        procs = 1
+        for child in self.me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+                procs += 1
+            except psutil.Error:
+                pass
+        self.peak_main = max(self.peak_main, main)
+        self.peak_tree = max(self.peak_tree, total)
+        self.max_procs = max(self.max_procs, procs)
+        if self.extra is not None:
+            try:
+                self.peak_extra = max(self.peak_extra, self.extra.memory_info().rss)
+            except psutil.Error:
+                self.extra = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+class Clock:
+    """Wall time, CPU time of this process and of its reaped children, and of one
+    outside process (the ES node), over a ``with`` block."""
+
+    def __init__(self, extra_pid: int | None = None) -> None:
+        self.extra = psutil.Process(extra_pid) if extra_pid else None
+
+    @staticmethod
+    def _cpu() -> tuple[float, float]:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime, ch.ru_utime + ch.ru_stime
+
+    def _extra_cpu(self) -> float:
+        if self.extra is None:
+            return 0.0
+        try:
+            t = self.extra.cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+
+    def __enter__(self) -> Clock:
+        self.cpu0 = self._cpu()
+        self.extra0 = self._extra_cpu()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        cpu1 = self._cpu()
+        self.cpu_main = cpu1[0] - self.cpu0[0]
+        self.cpu_children = cpu1[1] - self.cpu0[1]
+        self.cpu_extra = self._extra_cpu() - self.extra0
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Linear-interpolated percentile of an already sorted list (p in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    k = (len(sorted_values) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def latency_stats(samples_s: list[float], wall_s: float) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples_s)
+    return {
+        "n": len(ms),
+        "median_ms": percentile(ms, 50),
+        "p95_ms": percentile(ms, 95),
+        "p99_ms": percentile(ms, 99),
+        "mean_ms": sum(ms) / len(ms) if ms else float("nan"),
+        "max_ms": ms[-1] if ms else float("nan"),
+        "rps": len(ms) / wall_s if wall_s > 0 else float("nan"),
+    }
+
+
+# -- environment and output ---------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    la = os.getloadavg()
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "loadavg": [round(x, 2) for x in la],
+    }
+
+
+def load_note() -> str:
+    la = os.getloadavg()
+    return f"load average {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} cores"
+
+
+def busy_processes(threshold: float = 20.0, ignore: Iterable[int] = ()) -> list[str]:
+    """Other processes using more than ``threshold`` % CPU right now (noise warning)."""
+    skip = {os.getpid(), *ignore}
+    procs = [p for p in psutil.process_iter(["pid", "name", "cmdline"]) if p.info["pid"] not in skip]
+    for p in procs:
+        try:
+            p.cpu_percent(None)
+        except psutil.Error:
+            pass
+    time.sleep(0.5)
+    out = []
+    for p in procs:
+        try:
+            pct = p.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if pct >= threshold:
+            cmd = " ".join(p.info["cmdline"] or [p.info["name"] or "?"])[:80]
+            out.append(f"pid {p.info['pid']} {pct:.0f}% {cmd}")
+    return out
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            if v != v:  # NaN
+                return "–"
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(name: str, data: dict[str, Any], out: str | None = None) -> Path:
+    path = Path(out) if out else OUT / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def mb(n: int | float | None) -> float | None:
+    return None if n is None else n / 2**20
+
+
+def rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# -- worker functions (module level so ProcessPoolExecutor can pickle them) ----------------
+
+
+def process_star(a: tuple):
+    """Exactly what ``indexer.pipeline._process_star`` does: the full FileOutcome comes back."""
+    from searchcore.indexing import process_file
+
+    return process_file(*a)
+
+
+def process_discard(a: tuple) -> tuple[str, bool]:
+    """Same work, but only a flag crosses the process boundary (no token lists)."""
+    from searchcore.indexing import process_file
+
+    out = process_file(*a)
+    return out.relpath, out.article is not None

@@ -1,0 +1,63 @@
+"""Analysis: normalization keeps offsets, tokens cover words and characters,
+queries parse into terms, and highlighting marks whole characters only."""
+
+from __future__ import annotations
+
+from searchcore.analysis import analyse, char_tokens, load_user_dict, normalize, parse_query, word_tokens
+from searchcore.highlight import build_matcher, mark, snippet
+
+
+def test_normalize_is_length_preserving_and_folds_variants():
+    for text in ("臺灣經濟與ＧＤＰ增長６.５％", "㍿ and ﬁ ligatures", "乾隆皇帝", "Ⅻ世紀"):
+        assert len(normalize(text)) == len(text)
+    assert normalize("臺灣經濟") == "台湾经济"
+    assert normalize("ＧＤＰ　COVID") == "gdp covid"
+
+
+def test_word_and_char_tokens_with_offsets():
+    text = normalize("中华人民共和国国债5G")
+    words = word_tokens(text)
+    assert ("中华人民共和国", 0, 7) in words and ("国债", 7, 9) in words
+    assert all(text[s:e] == w for w, s, e in words)
+    chars = char_tokens(text)
+    assert [c for c, _, _ in chars] == list("中华人民共和国国债") + ["5g"]
+
+
+def test_query_syntax():
+    terms = parse_query('产教融合 "长江 经济带" -股市 COVID-19 ! ""')
+    assert [(t.text, t.exact, t.negate) for t in terms] == [
+        ("产教融合", False, False),
+        ("长江 经济带", True, False),
+        ("股市", False, True),
+        ("covid-19", False, False),
+    ]
+    assert terms[1].chars == tuple("长江经济带")
+    assert terms[3].chars == ("covid", "19")
+
+
+def test_hostile_query_syntax_is_just_text():
+    terms = parse_query("title:(a OR b) AND body:/.*/ * ? \\ ~2 ^3 {!}")
+    assert all(all(c.isalnum() for c in t.chars) for t in terms)
+
+
+def test_highlight_marks_whole_matches_and_escapes_everything_else():
+    m = build_matcher(parse_query("職教 <b>"))
+    out = str(mark("<b>高职教育</b>", m))
+    assert out == "&lt;<mark>b</mark>&gt;高<mark>职教</mark>育&lt;/<mark>b</mark>&gt;"
+
+
+def test_snippet_windows_around_matches():
+    text = "无关内容。" * 100 + "长江经济带发展" + "其他内容。" * 100
+    out = str(snippet(text, build_matcher(parse_query("长江")), width=60))
+    assert "<mark>长江</mark>" in out and out.startswith("…") and out.endswith("…")
+    assert len(out) < 120
+
+
+def test_user_dictionary_adds_words(tmp_path):
+    word = "鲲鹏锻造坊"
+    assert (word, 0, 5) not in analyse(word).words
+    d = tmp_path / "user.dict"
+    d.write_text(f"# operators' words\n{word} 100 n\n", encoding="utf-8")
+    assert load_user_dict(d) == 1
+    assert (word, 0, 5) in analyse(word).words
+    assert load_user_dict(tmp_path / "missing.dict") == 0

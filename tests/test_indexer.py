@@ -1,0 +1,198 @@
+"""The indexer on real files, on every engine: bad input, the ledger, exit codes,
+incremental runs, deletions, dry runs, rebuilds, and a rebuild killed half-way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from indexer.cli import main
+from indexer.pipeline import Options, run, status
+from searchcore.engines import open_engine
+from searchcore.search import Searcher, SearchRequest
+from searchcore.synthetic import write_corpus
+
+# Generator's names for broken files -> the indexer's rejection kinds.
+KIND = {
+    "undecodable": {"encoding"},
+    "bad_yaml": {"yaml"},
+    "missing_title": {"no-title"},
+    "no_date": {"no-date"},
+    "empty_body": {"empty-body"},
+    "binary": {"binary"},
+    "html_bomb": {"html-bomb", "empty-body"},
+    "oversized": {"too-large"},
+}
+
+
+@pytest.fixture(scope="module")
+def broken_corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("broken") / "posts"
+    summary = write_corpus(out, 400, seed=5, broken=0.05)
+    return out, summary
+
+
+def cli(settings, *args):
+    runner = CliRunner()
+    env_args = ["--engine", settings.engine, "--data-dir", str(settings.data_dir), "--index", settings.index]
+    env = {"ELASTICSEARCH_URL": settings.elasticsearch_url}
+    return runner.invoke(main, [*env_args, *args], env=env, catch_exceptions=False)
+
+
+def test_bad_files_rejected_one_by_one_good_files_all_indexed(settings, broken_corpus):
+    folder, summary = broken_corpus
+    res = cli(settings, "index", str(folder), "--max-bytes", str(1536 * 1024), "--no-progress")
+    assert res.exit_code == 1, res.output
+    ledger = [json.loads(line) for line in (settings.data_dir / "rejected.jsonl").read_text().splitlines()]
+    got = {r["path"]: r["kind"] for r in ledger}
+    for path, kind in summary["expected_rejected"].items():
+        assert got.get(path) in KIND[kind], (path, kind, got.get(path))
+    dups = summary["duplicates"]
+    rejected_dups = set()
+    for copy, original in dups.items():  # exactly one of each pair is kept
+        pair = [p for p in (copy, original) if got.get(p) == "duplicate"]
+        assert len(pair) == 1, (copy, original)
+        rejected_dups.add(pair[0])
+    assert set(got) == set(summary["expected_rejected"]) | rejected_dups
+    for r in ledger:
+        assert f"REJECTED {r['path']}: {r['reason']}" in res.output
+    engine = open_engine(settings)
+    assert engine.count() == summary["expected_ok"] - len(dups)
+    assert f"rejected {len(got)}" in res.output and "articles/s" in res.output
+    # The GB18030 and BOM files were decoded and indexed, not rejected.
+    awkward = summary["awkward"]
+    for path, kind in awkward.items():
+        if kind in ("gb18030", "bom", "yaml_lists", "utc_date", "spaces_in_name"):
+            assert path not in got
+    engine.close()
+
+
+def _names(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.md"))
+
+
+def test_incremental_runs_update_delete_and_dry_run(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 60, seed=21)
+    first = run(settings, folder)
+    assert (first.indexed, first.rejected) == (60, 0)
+    again = run(settings, folder)
+    assert (again.indexed, again.unchanged, again.deleted) == (0, 60, 0)
+
+    files = _names(folder)
+    changed, removed = files[0], files[1]
+    text = changed.read_text(encoding="utf-8").replace("</p>", "独一无二的更正说明。</p>", 1)
+    changed.write_text(text, encoding="utf-8")
+    removed_id = removed.stem
+    removed.unlink()
+
+    dry = run(settings, folder, opts=Options(dry_run=True))
+    assert dry.would_delete == [removed.name]
+    engine = open_engine(settings)
+    searcher = Searcher(engine, settings)
+    assert searcher.article(removed_id) is not None  # the dry run deleted nothing
+
+    third = run(settings, folder)
+    assert (third.indexed, third.deleted, third.unchanged) == (1, 1, 58)
+    assert engine.count() == 59
+    assert searcher.article(removed_id) is None
+    hits = searcher.search(SearchRequest(q="独一无二的更正说明")).hits
+    assert [h.id for h in hits] == [changed.stem]
+    engine.close()
+
+
+def test_reindex_swaps_index_and_drops_the_old_one(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 40, seed=22)
+    run(settings, folder)
+    engine = open_engine(settings)
+    before = engine.physical_index()
+    report = run(settings, folder, rebuild=True)
+    after = engine.physical_index()
+    assert report.indexed == 40 and after != before
+    assert engine.count() == 40
+    assert run(settings, folder).unchanged == 40  # the rebuilt manifest is live
+    info = status(settings, engine)
+    assert info["index"] == after and info["documents"] == 40 and info["healthy"]
+    engine.close()
+
+
+def test_status_and_json_output(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 10, seed=23)
+    res = cli(settings, "--json", "index", str(folder))
+    assert res.exit_code == 0
+    report = json.loads(res.output)
+    assert report["indexed"] == 10 and report["rejected"] == 0
+    res = cli(settings, "--json", "status")
+    info = json.loads(res.output)
+    assert info["documents"] == 10 and info["last_run"]["indexed"] == 10
+    res = cli(settings, "status")
+    assert "documents: 10" in res.output
+
+
+def test_source_folder_is_never_written(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 15, seed=24, broken=0.2)
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    os.chmod(folder, 0o555)
+    try:
+        run(settings, folder)
+    finally:
+        os.chmod(folder, 0o755)
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
+
+
+def test_missing_folder_is_a_clear_error(settings, tmp_path):
+    res = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "index", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_killed_reindex_leaves_readers_on_the_old_index(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 1500, seed=25)
+    run(settings, folder)
+    engine = open_engine(settings)
+    old = engine.physical_index()
+    searcher = Searcher(engine, settings)
+    baseline = searcher.search(SearchRequest(q="经济")).total
+
+    env = dict(
+        os.environ,
+        SEARCH_ENGINE=settings.engine,
+        SEARCH_DATA_DIR=str(settings.data_dir),
+        SEARCH_INDEX=settings.index,
+        ELASTICSEARCH_URL=settings.elasticsearch_url,
+    )
+    cmd = [sys.executable, "-m", "indexer.cli", "reindex", str(folder), "--batch-size", "50", "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not _rebuild_started(settings, engine, old):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert engine.physical_index() == old
+    assert engine.count() == 1500
+    assert searcher.search(SearchRequest(q="经济")).total == baseline
+
+    report = run(settings, folder, rebuild=True)
+    assert report.indexed == 1500 and engine.physical_index() != old
+    assert engine.count() == 1500
+    assert searcher.search(SearchRequest(q="经济")).total == baseline
+    engine.close()
+
+
+def _rebuild_started(settings, engine, old) -> bool:
+    if settings.engine == "tantivy":
+        return len(engine.list_physical()) > 1
+    names = engine.es.indices.get(index=f"{settings.index}-*").keys()
+    return any(n != old for n in names)
