@@ -18,6 +18,7 @@ from htmx_flask import Htmx
 
 from searchcore.analysis import load_user_dict
 from searchcore.config import load_settings
+from searchcore.search import SearchRequest
 
 from . import errors, security, views
 from .state import init_app as init_state
@@ -46,6 +47,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    # Pages without a search (errors) still render the search box, empty.
+    app.jinja_env.globals["req"] = SearchRequest()
     app.jinja_env.globals["tuple_without"] = lambda items, item: tuple(i for i in items if i != item)
     if not (Path(app.static_folder or "") / "vendor" / "htmx.min.js").exists():
         logging.getLogger(__name__).warning(

@@ -398,10 +398,15 @@ class Searcher:
             options.append((f"去掉{label}：{'、'.join(values)}", req.without(name)))
         if req.date_from or req.date_to:
             options.append(("去掉日期范围", req.without("date")))
+        bare = req.with_(filters=(), date_from=None, date_to=None)
         if req.has_filters and terms:
-            options.append(("去掉全部筛选条件", req.with_(filters=(), date_from=None, date_to=None)))
+            options.append(("去掉全部筛选条件", bare))
+        if len(terms) > 1:  # when one step is not enough: each word alone, no filters
+            for t in terms:
+                if not t.negate:
+                    options.append((f"只搜索“{t.text}”", bare.with_(q=f'"{t.text}"' if t.exact else t.text)))
         out = []
-        for label, r in options[:8]:
+        for label, r in options[:12]:
             total = self.engine.search(self.engine_query(r, limit=1, facets=False)).total
             if total:
                 out.append(Relaxation(label, r, total))

@@ -1,0 +1,190 @@
+"""Zero downtime and recovery: searches during a full reindex never fail or come
+back empty; an engine outage gives friendly 503s and heals without a restart.
+Also the layering rule: the core imports neither Flask nor click."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from indexer.pipeline import run
+from searchcore.engines import open_engine
+from searchcore.search import Searcher, SearchRequest
+from searchcore.synthetic import write_corpus
+
+from .conftest import ES_URL, drop_es_indices, make_settings, require_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_core_imports_neither_flask_nor_click():
+    code = (
+        "import sys, searchcore.search, searchcore.posts, searchcore.indexing, searchcore.synthetic, "
+        "searchcore.engines.tantivy_engine, searchcore.engines.elasticsearch_engine; "
+        "bad = [m for m in ('flask', 'click', 'searchapp', 'indexer') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("package, forbidden", [("indexer", "searchapp"), ("searchapp", "indexer")])
+def test_indexer_and_searchapp_never_import_each_other(package, forbidden):
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(forbidden), path
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith(forbidden) for a in node.names), path
+
+
+def test_searches_during_a_full_reindex_never_fail_or_come_back_empty(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 1200, seed=31)
+    run(settings, folder)
+    engine = open_engine(settings)
+    searcher = Searcher(engine, settings)
+    expected = searcher.search(SearchRequest(q="经济")).total
+    assert expected > 0
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            run(settings, folder, rebuild=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=rebuild)
+    t.start()
+    totals = []
+    while t.is_alive():
+        totals.append(searcher.search(SearchRequest(q="经济")).total)
+    t.join()
+    totals.append(searcher.search(SearchRequest(q="经济")).total)
+    assert not errors
+    assert len(totals) > 5 and set(totals) == {expected}, totals[:20]
+    engine.close()
+
+
+class Proxy:
+    """A TCP forwarder that can be started and stopped: the engine 'goes away'."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server: socket.socket | None = None
+        self.conns: list[socket.socket] = []
+
+    def start(self) -> None:
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", self.port))
+        self.server.listen(16)
+        threading.Thread(target=self._accept, args=(self.server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        if self.server:
+            try:
+                self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept() thread on Linux
+            except OSError:
+                pass
+            self.server.close()
+            self.server = None
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.conns = []
+
+
+def test_elasticsearch_outage_gives_503_and_heals_without_restart(tmp_path):
+    require_engine("elasticsearch")
+    from urllib.parse import urlparse
+
+    from searchapp import create_app
+
+    target = urlparse(ES_URL)
+    settings = make_settings("elasticsearch", tmp_path / "data")
+    folder = tmp_path / "posts"
+    write_corpus(folder, 30, seed=32)
+    run(settings, folder)
+    proxy = Proxy((target.hostname, target.port))
+    app = create_app(
+        {
+            "SETTINGS_OVERRIDES": {
+                "engine": "elasticsearch",
+                "index": settings.index,
+                "data_dir": settings.data_dir,
+                "elasticsearch_url": f"http://127.0.0.1:{proxy.port}",
+            }
+        }
+    )
+    client = app.test_client()
+    try:
+        down = client.get("/healthz")
+        assert down.status_code == 503 and down.get_json()["status"] == "unavailable"
+        page = client.get("/?q=经济")
+        assert page.status_code == 503 and "暂时不可用" in page.get_data(as_text=True)
+        assert page.headers["Retry-After"]
+        api = client.get("/api/search?q=经济")
+        assert api.status_code == 503 and api.get_json()["error"]
+
+        proxy.start()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/search").get_json()["total"] == 30
+
+        proxy.stop()
+        assert client.get("/api/search").status_code == 503
+        proxy.start()
+        assert client.get("/api/search").get_json()["total"] == 30
+    finally:
+        proxy.stop()
+        drop_es_indices(settings)
+
+
+def test_tantivy_without_an_index_says_so_and_heals(tmp_path):
+    from searchapp import create_app
+
+    settings = make_settings("tantivy", tmp_path / "data")
+    app = create_app({"SETTINGS_OVERRIDES": {"engine": "tantivy", "index": settings.index, "data_dir": settings.data_dir}})
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 503
+    assert "还没有可搜索的文章" in client.get("/").get_data(as_text=True)
+    folder = tmp_path / "posts"
+    write_corpus(folder, 12, seed=33)
+    run(settings, folder)
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/api/search").get_json()["total"] == 12
