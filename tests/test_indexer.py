@@ -196,3 +196,54 @@ def _rebuild_started(settings, engine, old) -> bool:
         return len(engine.list_physical()) > 1
     names = engine.es.indices.get(index=f"{settings.index}-*").keys()
     return any(n != old for n in names)
+
+
+def test_deep_pages_match_shallow_pages(settings, tmp_path):
+    """Past the result window Elasticsearch walks with search_after; pages must not change."""
+    folder = tmp_path / "posts"
+    write_corpus(folder, 90, seed=26)
+    run(settings, folder)
+    narrow = settings.with_(extra={"max_result_window": 25}, page_size=10)
+    wide = open_engine(settings.with_(page_size=10))
+    deep = open_engine(narrow)
+    for page in (1, 3, 5, 9):
+        req = SearchRequest(sort="newest", page=page)
+        a = Searcher(wide, narrow).search(req)
+        b = Searcher(deep, narrow).search(req)
+        assert [h.id for h in a.hits] == [h.id for h in b.hits] and a.total == b.total == 90
+    wide.close()
+    deep.close()
+
+
+def test_refused_documents_are_reported_not_lost(settings, tmp_path):
+    """A document the engine refuses is named with the engine's reason; the rest land."""
+    from datetime import UTC, datetime
+
+    from searchcore.indexing import index_article
+    from searchcore.model import Article
+
+    def article(doc_id: str) -> Article:
+        return Article(
+            id=doc_id,
+            title="测试",
+            date=datetime(2022, 1, 1, tzinfo=UTC),
+            categories=[],
+            tags=[],
+            body_html="<p>正文</p>",
+            body_text="正文",
+            source_url=None,
+            path=doc_id,
+            content_hash=doc_id[:30],
+        )
+
+    engine = open_engine(settings)
+    writer = engine.writer()
+    refused = writer.upsert([index_article(article("ok-1")), index_article(article("x" * 600)), index_article(article("ok-2"))])
+    writer.commit()
+    if settings.engine == "elasticsearch":  # _id is limited to 512 bytes there
+        assert [r[0] for r in refused] == ["x" * 600] and "512 bytes" in refused[0][1]
+        assert engine.count() == 2
+    else:
+        assert refused == [] and engine.count() == 3
+    del writer
+    engine.close()

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import streaming_bulk
 
@@ -81,12 +81,27 @@ class ElasticsearchWriter:
         self.written: set[str] = set()
 
     def upsert(self, docs: Iterable[IndexedArticle]) -> list[tuple[str, str]]:
-        actions = (
-            {"_op_type": "index", "_index": self.index, "_id": ia.article.id, "_source": self.engine.to_source(ia)} for ia in docs
-        )
-        return self._bulk(actions)
+        refused: list[tuple[str, str]] = []
+        actions = []
+        for ia in docs:
+            doc_id = ia.article.id
+            if len(doc_id.encode("utf-8")) > 512:  # ES would fail the whole bulk request
+                refused.append((doc_id, "Elasticsearch refuses ids over 512 bytes: shorten the file name"))
+                continue
+            actions.append({"_op_type": "index", "_index": self.index, "_id": doc_id, "_source": self.engine.to_source(ia)})
+        try:
+            return refused + self._bulk(actions)
+        except BadRequestError:
+            # A request-level 400 names no document: send one by one to find it.
+            for action in actions:
+                try:
+                    refused += self._bulk([action])
+                except BadRequestError as exc:
+                    refused.append((action["_id"], f"Elasticsearch refused the document: {exc.message}"))
+            return refused
 
     def _bulk(self, actions: Iterable[dict]) -> list[tuple[str, str]]:
+        """Bulk in chunks sized by count and bytes; 429s are retried with back-off."""
         refused: list[tuple[str, str]] = []
         try:
             for ok, item in streaming_bulk(
@@ -108,6 +123,8 @@ class ElasticsearchWriter:
                     err = info.get("error")
                     reason = err.get("reason") if isinstance(err, dict) else str(err)
                     refused.append((str(info.get("_id")), f"Elasticsearch refused the document ({info.get('status')}): {reason}"))
+        except BadRequestError:
+            raise
         except (ESConnectionError, TransportError) as exc:
             raise EngineUnavailable(f"Elasticsearch bulk load failed: {exc}") from exc
         return refused
@@ -157,6 +174,8 @@ class ElasticsearchEngine:
         self.settings = settings
         self.alias = settings.index
         self.replicas = int(settings.extra.get("replicas", 0))
+        # from+size beyond this walks with search_after (deep pages stay cheap for ES)
+        self.window = int(settings.extra.get("max_result_window", 10000))
         kwargs: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
         if settings.elasticsearch_api_key:
             kwargs["api_key"] = settings.elasticsearch_api_key
@@ -212,7 +231,7 @@ class ElasticsearchEngine:
             "number_of_shards": 1,
             "number_of_replicas": 0 if loading else self.replicas,
             "refresh_interval": "-1" if loading else "1s",
-            "max_result_window": 10000,
+            "max_result_window": self.window,
         }
         self._call(self.es.indices.create, index=name, settings={"index": settings}, mappings=MAPPINGS)
 
@@ -332,16 +351,49 @@ class ElasticsearchEngine:
 
     def search(self, q: EngineQuery) -> EngineResult:
         t0 = time.perf_counter()
-        res = self._call(self.es.search, index=self.alias, **self._body(q))
-        hits = []
-        for h in res["hits"]["hits"]:
-            hits.append(EngineHit(doc=self._from_source(h["_source"]), score=h.get("_score"), explanation=h.get("_explanation")))
+        body = self._body(q)
+        deep = q.offset + q.limit > self.window
+        if deep:
+            body.update({"from": 0, "size": 0})
+        res = self._call(self.es.search, index=self.alias, **body)
+        raw_hits = self._search_after(q, body) if deep else res["hits"]["hits"]
+        hits = [
+            EngineHit(doc=self._from_source(h["_source"]), score=h.get("_score"), explanation=h.get("_explanation"))
+            for h in raw_hits
+        ]
         facets = {}
         for f in q.facets:
             buckets = res.get("aggregations", {}).get(f.name, {}).get("v", {}).get("buckets", [])
             facets[f.name] = [(b["key"], int(b["doc_count"])) for b in buckets]
         total = res["hits"]["total"]["value"]
         return EngineResult(total=int(total), hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000)
+
+    def _search_after(self, q: EngineQuery, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Reach a page past ``max_result_window`` by walking sorted chunks.
+
+        Each step carries only sort keys (no _source), so a deep page costs a few
+        light requests instead of an error or a huge from+size.
+        """
+        walk: dict[str, Any] = {"query": body["query"], "track_total_hits": False}
+        if "post_filter" in body:
+            walk["post_filter"] = body["post_filter"]
+        walk["sort"] = body.get("sort") or ["_score", {"id": "asc"}]
+        cursor = None
+        skipped = 0
+        while skipped < q.offset:
+            size = min(self.window, q.offset - skipped)
+            step = dict(walk, size=size, _source=False)
+            if cursor is not None:
+                step["search_after"] = cursor
+            got = self._call(self.es.search, index=self.alias, **step)["hits"]["hits"]
+            if not got:
+                return []
+            cursor = got[-1]["sort"]
+            skipped += len(got)
+        page = dict(walk, size=q.limit, _source=body["_source"])
+        if cursor is not None:
+            page["search_after"] = cursor
+        return self._call(self.es.search, index=self.alias, **page)["hits"]["hits"]
 
     @staticmethod
     def _from_source(src: dict[str, Any]) -> dict[str, Any]:
