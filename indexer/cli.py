@@ -182,5 +182,52 @@ def status(ctx) -> None:
     ctx.exit(0 if info["healthy"] else EXIT_FAILED)
 
 
+@main.command()
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(1, 50), default=5, show_default=True, help="How many top hits to explain.")
+@click.option("--category", multiple=True, help="Filter as a reader would (repeatable).")
+@click.option("--tag", multiple=True, help="Filter as a reader would (repeatable).")
+@click.pass_context
+def explain(ctx, query, limit, category, tag) -> None:
+    """Why the top hits for QUERY rank where they do (operators only; never shown to readers).
+
+    Prints each hit's score and the engine's own explanation: which fields and
+    terms matched (title or body, whole word or characters), with their boosts.
+    """
+    from searchcore.engines import open_engine
+    from searchcore.search import RequestError, Searcher, SearchRequest
+
+    settings = _settings(ctx).with_(page_size=limit)
+    try:
+        req = SearchRequest.from_args({"q": query, "category": list(category), "tag": list(tag)})
+        result = Searcher(open_engine(settings), settings).search(req, explain=True, relax=False)
+    except (RequestError, EngineError) as exc:
+        _fail(ctx.obj["json"], str(exc))
+        return
+    terms = [
+        {"text": t.text, "chars": list(t.chars), "words": list(t.words), "exact": t.exact, "exclude": t.negate} for t in req.terms
+    ]
+    hits = [
+        {"rank": i + 1, "id": h.id, "title": h.title, "score": h.score, "explanation": _as_json(h.explanation)}
+        for i, h in enumerate(result.hits)
+    ]
+    if ctx.obj["json"]:
+        click.echo(json.dumps({"query": query, "terms": terms, "total": result.total, "hits": hits}, ensure_ascii=False))
+        return
+    click.echo(f"query {query!r} -> terms {[t['text'] for t in terms]}; {result.total} hits")
+    for h in hits:
+        click.echo(f"\n#{h['rank']} score {h['score']:.3f}  {h['title']}  [{h['id']}]")
+        click.echo(json.dumps(h["explanation"], ensure_ascii=False, indent=2)[:4000])
+
+
+def _as_json(explanation):
+    if isinstance(explanation, str):
+        try:
+            return json.loads(explanation)
+        except ValueError:
+            return explanation
+    return explanation
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

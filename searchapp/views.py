@@ -176,6 +176,27 @@ def api_article(doc_id: str):
     )
 
 
+@bp.get("/suggest")
+def suggest():
+    """Options for the search box's datalist (htmx swaps them in while typing)."""
+    q = request.args.get("q", "")[:40].replace("\x00", "")
+    try:
+        items = get_searcher().suggest(q)
+    except IndexMissing:
+        items = []
+    return render_template("_suggestions.html", items=items)
+
+
+@bp.get("/api/suggest")
+def api_suggest():
+    q = request.args.get("q", "")[:40].replace("\x00", "")
+    try:
+        items = get_searcher().suggest(q)
+    except IndexMissing:
+        items = []
+    return jsonify({"query": q, "suggestions": items})
+
+
 @bp.get("/healthz")
 def healthz():
     try:

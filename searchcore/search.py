@@ -8,6 +8,7 @@ request, the engine query and the result are all derived from that table.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -429,3 +430,34 @@ class Searcher:
         res = self.engine.search(eq)
         matcher = build_matcher(terms)
         return [self._hit(h.doc, matcher, h.score) for h in res.hits if h.doc["id"] != doc["id"]][:limit]
+
+    VOCAB_TTL = 60.0
+
+    def _vocabulary(self) -> list[str]:
+        """The most frequent categories and tags, refreshed at most once a minute."""
+        now = time.monotonic()
+        cached = getattr(self, "_vocab", None)
+        if cached and now - cached[0] < self.VOCAB_TTL:
+            return cached[1]
+        facets = tuple(FacetSpec(f.name, f.field, size=200) for f in FACETS)
+        res = self.engine.search(EngineQuery(facets=facets, limit=1))
+        values = sorted(((c, str(v)) for f in FACETS for v, c in res.facets.get(f.name, [])), reverse=True)
+        vocab = list(dict.fromkeys(v for _, v in values))
+        self._vocab = (now, vocab)
+        return vocab
+
+    def suggest(self, prefix: str, limit: int = 8) -> list[str]:
+        """Suggestions while typing: matching tags and categories (frequent terms),
+        then titles of the best matches. Bounded: one search, one facet pass."""
+        prefix = prefix.strip()[:40]
+        if not prefix or not parse_query(prefix):
+            return []
+        norm = normalize(prefix)
+        out: list[str] = [v for v in self._vocabulary() if norm in normalize(v)][: limit // 2]
+        hits = self.engine.search(
+            EngineQuery(terms=tuple(parse_query(prefix)), limit=limit, title_boost=self.settings.title_boost)
+        )
+        for h in hits.hits:
+            if h.doc["title"] not in out:
+                out.append(h.doc["title"])
+        return out[:limit]

@@ -247,3 +247,17 @@ def test_refused_documents_are_reported_not_lost(settings, tmp_path):
         assert refused == [] and engine.count() == 3
     del writer
     engine.close()
+
+
+def test_explain_is_an_operator_command(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 30, seed=27)
+    run(settings, folder)
+    res = cli(settings, "--json", "explain", "经济", "--limit", "3")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["terms"][0]["text"] == "经济" and len(data["hits"]) == 3
+    scores = [h["score"] for h in data["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(h["explanation"] for h in data["hits"])
+    assert "score" in cli(settings, "explain", "经济").output

@@ -148,3 +148,35 @@ def test_security_headers_and_methods(client):
 def test_healthz(client):
     data = client.get("/healthz")
     assert data.status_code == 200 and data.get_json()["status"] == "ok"
+
+
+def test_suggestions_offer_tags_and_titles(client):
+    data = client.get("/api/suggest?q=鲁班").get_json()
+    assert "鲁班工坊" in data["suggestions"]
+    assert "鲁班工坊走向世界 中国职业教育品牌受欢迎" in data["suggestions"]
+    options = soup(client.get("/suggest?q=春运")).select("option")
+    assert "春运返程客流高峰到来" in [o["value"] for o in options]
+    assert client.get("/api/suggest?q=").get_json()["suggestions"] == []
+    assert "<script>" not in client.get("/suggest?q=<script>").get_data(as_text=True)
+
+
+def test_expanded_facet_has_a_filter_box(client):
+    page = soup(client.get("/?more=tag"))
+    box = page.select_one("input[data-filter-list=facet-list-tag]")
+    assert box is not None and page.select_one("#facet-list-tag")
+    assert page.select_one("a.more").get_text() == "收起"
+
+
+def test_no_operator_actions_are_routed_to_readers(app):
+    rules = {r.rule for r in app.url_map.iter_rules()}
+    assert rules == {
+        "/",
+        "/api/search",
+        "/article/<path:doc_id>",
+        "/api/article/<path:doc_id>",
+        "/suggest",
+        "/api/suggest",
+        "/healthz",
+        "/static/<path:filename>",
+    }
+    assert all(r.methods <= {"GET", "HEAD", "OPTIONS"} for r in app.url_map.iter_rules())

@@ -16,4 +16,15 @@
     var q = document.getElementById("q");
     if (q) { q.value = new URLSearchParams(location.search).get("q") || ""; }
   });
+  // The filter box of an expanded facet list hides values that do not match.
+  document.addEventListener("input", function (e) {
+    var box = e.target;
+    if (!box.matches || !box.matches("input[data-filter-list]")) { return; }
+    var list = document.getElementById(box.getAttribute("data-filter-list"));
+    var needle = box.value.trim().toLowerCase();
+    if (!list) { return; }
+    list.querySelectorAll("li").forEach(function (li) {
+      li.hidden = needle !== "" && li.textContent.toLowerCase().indexOf(needle) === -1;
+    });
+  });
 })();
