@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from searchcore.analysis import load_user_dict
 from searchcore.config import Settings
 from searchcore.engines import Engine, open_engine
 from searchcore.indexing import FileOutcome, init_worker, process_file
@@ -98,19 +100,35 @@ class Options:
     keep_old: bool = False
 
 
-def _outcomes(todo: list[tuple[Path, str, int, int]], opts: Options, settings: Settings) -> Iterator[FileOutcome]:
+def _start_pool(todo_count: int, opts: Options, settings: Settings) -> ProcessPoolExecutor | None:
+    """Worker processes, forked *before* the engine writer exists so they never
+    inherit its lock; they die with the indexer (see ``init_worker``)."""
     workers = opts.workers or os.cpu_count() or 1
+    if workers <= 1 or todo_count < 64:
+        return None
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=init_worker,
+        initargs=(str(settings.user_dict) if settings.user_dict else None,),
+    )
+    list(pool.map(_noop, range(workers)))  # fork them all now
+    return pool
+
+
+def _noop(_: int) -> None:
+    return None
+
+
+def _outcomes(todo: list[tuple[Path, str, int, int]], opts: Options, pool: ProcessPoolExecutor | None) -> Iterator[FileOutcome]:
     args = [(str(p), rel, size, mtime, opts.max_bytes) for p, rel, size, mtime in todo]
-    if workers <= 1 or len(todo) < 64:
-        init_worker(str(settings.user_dict) if settings.user_dict else None)
+    if pool is None:
         for a in args:
             yield process_file(*a)
         return
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=init_worker, initargs=(str(settings.user_dict) if settings.user_dict else None,)
-    ) as pool:
-        chunk = max(1, min(64, len(args) // (workers * 8) or 1))
-        yield from pool.map(_process_star, args, chunksize=chunk)
+    workers = pool._max_workers
+    chunk = max(1, min(64, len(args) // (workers * 8) or 1))
+    yield from pool.map(_process_star, args, chunksize=chunk)
 
 
 def _process_star(a: tuple) -> FileOutcome:
@@ -149,6 +167,7 @@ def run(
         mpath = live_manifest
     manifest = Manifest(mpath)
     writer = None
+    pool: ProcessPoolExecutor | None = None
     try:
         known = manifest.all()
         physical = engine.physical_index()
@@ -171,7 +190,7 @@ def run(
                 report.rejections.append(Rejection(rel, "unreadable", f"cannot stat file: {exc.strerror or exc}"))
                 continue
             e = known.get(rel)
-            if e and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.kind != "duplicate":
+            if e and e.status != "pending" and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.kind != "duplicate":
                 report.unchanged += 1
                 if e.status == "rejected":
                     report.rejections.append(Rejection(rel, e.kind or "rejected", e.reason or ""))
@@ -184,7 +203,11 @@ def run(
             report.indexed = sum(1 for _ in todo)
             return report
 
+        load_user_dict(settings.user_dict)  # for files processed in this process
+        pool = _start_pool(len(todo), opts, settings)
         writer = engine.writer(rebuild=rebuild)
+        if not rebuild:  # before any write: a crash must not make the next run distrust this manifest
+            manifest.set_meta("physical", engine.physical_index() or "")
         batch: list[FileOutcome] = []
         pending_ids: dict[str, str] = {}
         pending_content: dict[str, str] = {}
@@ -195,6 +218,13 @@ def run(
             if not batch:
                 return
             arts = [o.article for o in batch if o.article is not None]
+            # Write-ahead: the manifest learns which ids are about to land before
+            # the engine does, so a crash can never leave an id it does not know.
+            manifest.record(
+                Entry(o.relpath, o.size, o.mtime_ns, "", o.article.article.id, None, "pending", None, None)
+                for o in batch
+                if o.article
+            )
             refused = dict(writer.upsert(arts))
             writer.commit()
             entries = []
@@ -225,7 +255,7 @@ def run(
             pending_content.clear()
             batch = []
 
-        for o in _outcomes(todo, opts, settings):
+        for o in _outcomes(todo, opts, pool):
             done += 1
             if progress:
                 progress(done, len(todo))
@@ -255,13 +285,13 @@ def run(
                         )
             if o.article is None:
                 report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
-                if prior and prior.status == "indexed" and prior.id:
+                if prior and prior.status in ("indexed", "pending") and prior.id:
                     writer.delete([prior.id])  # it was good before; a broken edit removes it
             else:
                 a = o.article.article
                 pending_ids[a.id] = o.relpath
                 pending_content[a.content_hash] = o.relpath
-                if prior and prior.status == "indexed" and prior.id and prior.id != a.id:
+                if prior and prior.status in ("indexed", "pending") and prior.id and prior.id != a.id:
                     writer.delete([prior.id])
                 report.indexed += 1
             batch.append(o)
@@ -270,10 +300,11 @@ def run(
         flush()
 
         if gone:
-            writer.delete(known[p].id for p in gone if known[p].id and known[p].status == "indexed")
+            live = ("indexed", "pending")  # a pending id may have reached the engine before a crash
+            writer.delete(known[p].id for p in gone if known[p].id and known[p].status in live)
             writer.commit()
             manifest.forget(gone)
-            report.deleted = sum(1 for p in gone if known[p].status == "indexed")
+            report.deleted = sum(1 for p in gone if known[p].status in live)
 
         if rebuild:
             writer.publish(keep_old=opts.keep_old)
@@ -285,6 +316,8 @@ def run(
             writer.abort()
         raise
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         manifest.close()
         if rebuild and writer is None and mpath.exists() and not opts.dry_run:
             replace_manifest(mpath, live_manifest)

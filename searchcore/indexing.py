@@ -53,4 +53,18 @@ def process_file(path: str, relpath: str, size: int, mtime_ns: int, max_bytes: i
 
 
 def init_worker(user_dict: str | None) -> None:
+    """Worker start-up: die with the indexer (a SIGKILLed run leaves no orphans),
+    and load the operator's dictionary once."""
+    _die_with_parent()
     load_user_dict(Path(user_dict) if user_dict else None)
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: orphans exit when their queue closes
+        pass

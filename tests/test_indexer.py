@@ -261,3 +261,57 @@ def test_explain_is_an_operator_command(settings, tmp_path):
     assert scores == sorted(scores, reverse=True)
     assert all(h["explanation"] for h in data["hits"])
     assert "score" in cli(settings, "explain", "经济").output
+
+
+def test_sigkill_at_random_points_then_rerun_gives_exactly_the_right_documents(settings, tmp_path):
+    import random
+
+    folder = tmp_path / "posts"
+    write_corpus(folder, 700, seed=28)
+    env = dict(
+        os.environ,
+        SEARCH_ENGINE=settings.engine,
+        SEARCH_DATA_DIR=str(settings.data_dir),
+        SEARCH_INDEX=settings.index,
+        ELASTICSEARCH_URL=settings.elasticsearch_url,
+    )
+    cmd = [sys.executable, "-m", "indexer.cli", "index", str(folder), "--batch-size", "40"]
+    rng = random.Random(7)
+    for delay in (rng.uniform(0.5, 2.0), rng.uniform(1.5, 4.0), rng.uniform(2.5, 6.0)):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    # Files change and vanish between the crash and the rerun, as they do in real life.
+    files = _names(folder)
+    files[0].unlink()
+    files[1].write_text(files[1].read_text(encoding="utf-8").replace("</p>", "崩溃后修改。</p>", 1), encoding="utf-8")
+    report = run(settings, folder)
+    assert report.rejected == 0
+    engine = open_engine(settings)
+    assert engine.count() == 699
+    searcher = Searcher(engine, settings.with_(page_size=100))
+    seen: list[str] = []
+    for page in range(1, 9):
+        seen += [h.id for h in searcher.search(SearchRequest(sort="oldest", page=page)).hits]
+    assert len(seen) == len(set(seen)) == 699
+    assert set(seen) == {p.stem for p in _names(folder)}
+    assert [h.id for h in searcher.search(SearchRequest(q="崩溃后修改")).hits] == [files[1].stem]
+    engine.close()
+
+
+def test_symlink_loops_and_unreadable_files_are_reported(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 5, seed=29)
+    (folder / "loop.md").symlink_to(folder / "loop.md")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to(folder, target_is_directory=True)  # a folder loop: never followed
+    locked = folder / "2020-01-01-locked.md"
+    locked.write_text("---\ntitle: t\ndate: 2020-01-01\n---\n<p>x</p>\n", encoding="utf-8")
+    locked.chmod(0)
+    report = run(settings, folder)
+    kinds = {r.path: r.kind for r in report.rejections}
+    assert kinds["loop.md"] == "unreadable"
+    if os.geteuid() != 0:  # root reads any file
+        assert kinds["2020-01-01-locked.md"] == "unreadable"
+    assert report.indexed >= 5 and not any(p.startswith("sub/up") for p in kinds)
