@@ -27,11 +27,16 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; else npm
 mkdir -p searchapp/static/vendor
 cp node_modules/htmx.org/dist/htmx.min.js searchapp/static/vendor/htmx.min.js
 
-if [ "$mode" != "--app" ] && ! command -v chromium >/dev/null 2>&1; then
+need_apt=""
+command -v chromium >/dev/null 2>&1 || need_apt="chromium"
+# A CJK font, so screenshots show Chinese rather than empty boxes (tests pass without).
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || [ -d /usr/share/fonts/opentype/noto ] || need_apt="$need_apt fonts-wqy-microhei"
+if [ "$mode" != "--app" ] && [ -n "$need_apt" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian's chromium for the browser tests"
+    echo "setup: installing Debian packages:$need_apt"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_apt >/dev/null
   else
     echo "setup: WARNING chromium is missing and cannot be installed without root; browser tests will be skipped" >&2
   fi

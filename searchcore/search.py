@@ -399,6 +399,8 @@ class Searcher:
             options.append((f"去掉{label}：{'、'.join(values)}", req.without(name)))
         if req.date_from or req.date_to:
             options.append(("去掉日期范围", req.without("date")))
+        if terms and req.has_filters:
+            options.append(("去掉搜索词，只用筛选条件", req.with_(q="")))
         bare = req.with_(filters=(), date_from=None, date_to=None)
         if req.has_filters and terms:
             options.append(("去掉全部筛选条件", bare))

@@ -203,3 +203,10 @@ def test_related_articles_share_words(searcher):
     related = searcher.related(doc)
     assert related and doc["id"] not in {h.id for h in related}
     assert "2022-01-03-tianjin-vocational" in {h.id for h in searcher.related(doc, limit=20)}
+
+
+@pytest.mark.parametrize("args", [{"from": "2022-01-01"}, {"to": "2021-12-31"}])
+def test_open_ended_date_ranges(searcher, truth, args):
+    start = date.fromisoformat(args["from"]) if "from" in args else None
+    end = date.fromisoformat(args["to"]) if "to" in args else None
+    assert searcher.search(SearchRequest.from_args(args)).total == len(truth.filtered(start=start, end=end))

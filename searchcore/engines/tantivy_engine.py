@@ -304,6 +304,7 @@ class TantivyEngine:
             if values:
                 out.append(Q.term_set_query(self.schema, field, list(values)))
         if q.date_from or q.date_to:
+            # tantivy refuses an inclusive/exclusive flag on a missing bound
             out.append(
                 Q.range_query(
                     self.schema,
@@ -312,7 +313,7 @@ class TantivyEngine:
                     lower_bound=q.date_from,
                     upper_bound=q.date_to,
                     include_lower=True,
-                    include_upper=False,
+                    include_upper=q.date_to is None,
                 )
             )
         return out
