@@ -180,6 +180,7 @@ def run(
 
         files = list(scan(source))
         report.read = len(files)
+        log.info("scanned %s: %d post files; manifest knows %d", source, len(files), len(known))
         seen: set[str] = set()
         todo: list[tuple[Path, str, int, int]] = []
         for path, rel in files:
@@ -198,6 +199,7 @@ def run(
             todo.append((path, rel, st.st_size, st.st_mtime_ns))
         gone = sorted(set(known) - seen) if opts.delete else []
 
+        log.info("%d files to process, %d unchanged, %d gone", len(todo), report.unchanged, len(gone))
         if opts.dry_run:
             report.would_delete = gone
             report.indexed = sum(1 for _ in todo)
@@ -227,6 +229,7 @@ def run(
             )
             refused = dict(writer.upsert(arts))
             writer.commit()
+            log.info("committed a batch of %d articles (%d refused by the engine)", len(arts), len(refused))
             entries = []
             for o in batch:
                 a = o.article
@@ -308,6 +311,7 @@ def run(
 
         if rebuild:
             writer.publish(keep_old=opts.keep_old)
+            log.info("rebuilt index is live: %s", engine.physical_index())
         writer = None
         report.index = engine.physical_index()
         manifest.set_meta("physical", report.index or "")

@@ -140,6 +140,15 @@ def client(app):
 
 
 def pytest_terminal_summary(terminalreporter):
+    # One line per engine, so a CI log shows the contract suite ran on both.
+    for engine in ENGINE_NAMES:
+        counts = {}
+        for outcome in ("passed", "failed", "skipped", "error"):
+            counts[outcome] = sum(1 for r in terminalreporter.stats.get(outcome, []) if f"[{engine}" in r.nodeid)
+        if any(counts.values()):
+            terminalreporter.write_line(
+                f"engine {engine}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+            )
     if _es_skipped:
         terminalreporter.write_sep(
             "!",
