@@ -21,24 +21,27 @@ from searchcore.config import load_settings
 from searchcore.search import SearchRequest
 
 from . import errors, security, views
+from .jsonsafe import SafeJSONProvider
 from .state import init_app as init_state
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+class SearchApp(Flask):
+    json_provider_class = SafeJSONProvider
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(TEMPLATES))
+    app = SearchApp(__name__, template_folder=str(TEMPLATES))
     app.config.from_mapping(
         MAX_CONTENT_LENGTH=16 * 1024,  # readers send GETs; no uploads are accepted
         MAX_QUERY_STRING=4096,
-        JSON_AS_ASCII=False,
         SETTINGS_OVERRIDES={},
     )
     if test_config:
         app.config.from_mapping(test_config)
     settings = load_settings(**app.config["SETTINGS_OVERRIDES"])
     app.config["SETTINGS"] = settings
-    app.json.ensure_ascii = False
     load_user_dict(settings.user_dict)
     Htmx(app)
     init_state(app)

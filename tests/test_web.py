@@ -180,3 +180,19 @@ def test_no_operator_actions_are_routed_to_readers(app):
         "/static/<path:filename>",
     }
     assert all(r.methods <= {"GET", "HEAD", "OPTIONS"} for r in app.url_map.iter_rules())
+
+
+@pytest.mark.parametrize("param", ["q", "tag", "category", "from", "to", "sort", "page", "more", "unknown"])
+@pytest.mark.parametrize("path", ["/", "/api/search", "/suggest", "/api/suggest", "/article/x", "/api/article/x"])
+def test_script_in_every_parameter_is_never_echoed_raw(client, path, param):
+    payload = '"><script>alert(1)</script><img src=x onerror=alert(1)>'
+    resp = client.get(path, query_string={param: payload})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code in (200, 400, 404)
+    assert "<script>alert(1)" not in body and "<img src=x" not in body
+    assert "Traceback" not in body
+
+
+def test_thousands_of_facet_parameters_are_refused_quickly(client):
+    resp = client.get("/api/search?" + "&".join(f"tag=t{i}" for i in range(300)))
+    assert resp.status_code in (400, 414)
