@@ -138,6 +138,17 @@ class Analysed:
     chars: list[Token]
 
 
+def joined(tokens: list[Token]) -> str:
+    """Tokens as one space-separated string: what the engines index.
+
+    Both engines split it on whitespace in native code (tantivy's whitespace
+    tokenizer, Elasticsearch's whitespace analyzer), so positions are our token
+    order and nothing is re-segmented; a string also crosses process boundaries
+    far more cheaply than a list of tuples.
+    """
+    return " ".join(t.replace(" ", "_") for t, _, _ in tokens)
+
+
 def analyse(text: str) -> Analysed:
     norm = normalize(text)
     return Analysed(norm, word_tokens(norm), char_tokens(norm))

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import analyse, load_user_dict
+from .analysis import analyse, joined, load_user_dict
 from .model import IndexedArticle, shanghai_day
 from .posts import DEFAULT_MAX_BYTES, Rejected, read_post
 
@@ -30,10 +30,10 @@ def index_article(article) -> IndexedArticle:
     body = analyse(article.body_text)
     return IndexedArticle(
         article=article,
-        title_words=title.words,
-        title_chars=title.chars,
-        body_words=body.words,
-        body_chars=body.chars,
+        title_words=joined(title.words),
+        title_chars=joined(title.chars),
+        body_words=joined(body.words),
+        body_chars=joined(body.chars),
         day=shanghai_day(article.date),
     )
 

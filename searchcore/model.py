@@ -36,13 +36,14 @@ class Article:
 
 @dataclass(frozen=True)
 class IndexedArticle:
-    """An article with its token streams; what every engine writes."""
+    """An article with its token streams (space-joined, see analysis.joined);
+    what every engine writes."""
 
     article: Article
-    title_words: list[tuple[str, int, int]]
-    title_chars: list[tuple[str, int, int]]
-    body_words: list[tuple[str, int, int]]
-    body_chars: list[tuple[str, int, int]]
+    title_words: str
+    title_chars: str
+    body_words: str
+    body_chars: str
     day: int = 0  # Asia/Shanghai calendar day as YYYYMMDD, for the date facet
     extra: dict = field(default_factory=dict)
 

@@ -68,10 +68,6 @@ MAPPINGS: dict[str, Any] = {
 _FIELD = {"category": "categories", "tag": "tags"}
 
 
-def _joined(tokens: list[tuple[str, int, int]]) -> str:
-    return " ".join(t.replace(" ", "_") for t, _, _ in tokens)
-
-
 class ElasticsearchWriter:
     def __init__(self, engine: ElasticsearchEngine, index: str, rebuild: bool) -> None:
         self.engine = engine
@@ -254,10 +250,10 @@ class ElasticsearchEngine:
         src["date"] = src["date"].astimezone(UTC).isoformat()
         src.update(date_parts(ia.day))
         src["fresh"] = freshness(ia.article.date)  # weighted at query time
-        src["title_words"] = _joined(ia.title_words)
-        src["title_chars"] = _joined(ia.title_chars)
-        src["body_words"] = _joined(ia.body_words)
-        src["body_chars"] = _joined(ia.body_chars)
+        src["title_words"] = ia.title_words
+        src["title_chars"] = ia.title_chars
+        src["body_words"] = ia.body_words
+        src["body_chars"] = ia.body_chars
         return src
 
     # -- queries --------------------------------------------------------------

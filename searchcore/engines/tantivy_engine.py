@@ -35,7 +35,8 @@ from .base import (
 
 _BYTES_FIELDS = ("title", "body_html", "body_text", "source_url", "path", "content_hash")
 _LIST_FIELDS = {"categories": "category", "tags": "tag"}
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+TOKENIZER = "newsearch_ws"
 
 
 def build_schema() -> tantivy.Schema:
@@ -46,9 +47,9 @@ def build_schema() -> tantivy.Schema:
         # whole body into one over-long term).
         sb.add_bytes_field(name, stored=True)
     for name in ("title_words", "body_words"):
-        sb.add_text_field(name, stored=False, tokenizer_name="raw", index_option="freq")
+        sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="freq")
     for name in ("title_chars", "body_chars"):
-        sb.add_text_field(name, stored=False, tokenizer_name="raw", index_option="position")
+        sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="position")
     sb.add_text_field("category", stored=True, tokenizer_name="raw", fast=True)
     sb.add_text_field("tag", stored=True, tokenizer_name="raw", fast=True)
     sb.add_date_field("date", stored=True, indexed=True, fast=True)
@@ -71,9 +72,11 @@ def freshness(dt: datetime) -> float:
     return min(1.0, max(0.0, years / 40.0))
 
 
-def _pretok(tokens: list[tuple[str, int, int]]) -> tantivy.PreTokenizedString:
-    toks = [tantivy.Token(t, i, s, e) for i, (t, s, e) in enumerate(tokens)]
-    return tantivy.PreTokenizedString("", toks)
+def _register(index: tantivy.Index) -> tantivy.Index:
+    """Our streams arrive space-joined: split them on whitespace, nothing else
+    (no lower-casing or length limit: analysis already normalized them)."""
+    index.register_tokenizer(TOKENIZER, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
+    return index
 
 
 class TantivyWriter:
@@ -81,7 +84,7 @@ class TantivyWriter:
         self.engine = engine
         self.folder = folder
         self.rebuild = rebuild
-        self.index = tantivy.Index(engine.schema, path=str(folder), reuse=True)
+        self.index = _register(tantivy.Index(engine.schema, path=str(folder), reuse=True))
         try:
             self._w = self.index.writer(heap_size=200_000_000, num_threads=1)
         except ValueError as exc:
@@ -199,7 +202,7 @@ class TantivyEngine:
                     folder = self.root / name
                     if not tantivy.Index.exists(str(folder)):
                         raise IndexMissing(f"CURRENT names {name}, which is not an index; run `indexer reindex PATH`")
-                    self._index = tantivy.Index.open(str(folder))
+                    self._index = _register(tantivy.Index.open(str(folder)))
                     self._index_name = name
                 else:
                     self._index.reload()
@@ -252,10 +255,10 @@ class TantivyEngine:
             doc.add_integer(name, v)
         doc.add_integer("offset", values["offset"])
         doc.add_float("fresh", self.settings.recency_weight * freshness(values["date"]))
-        doc.add_pre_tokenized_text("title_words", _pretok(ia.title_words))
-        doc.add_pre_tokenized_text("title_chars", _pretok(ia.title_chars))
-        doc.add_pre_tokenized_text("body_words", _pretok(ia.body_words))
-        doc.add_pre_tokenized_text("body_chars", _pretok(ia.body_chars))
+        doc.add_text("title_words", ia.title_words)
+        doc.add_text("title_chars", ia.title_chars)
+        doc.add_text("body_words", ia.body_words)
+        doc.add_text("body_chars", ia.body_chars)
         return doc
 
     @staticmethod
