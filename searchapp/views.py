@@ -176,24 +176,23 @@ def api_article(doc_id: str):
     )
 
 
+def _suggestions() -> tuple[str, list[str]]:
+    q = request.args.get("q", "")[:40].replace("\x00", "")
+    try:
+        return q, get_searcher().suggest(q)
+    except IndexMissing:
+        return q, []
+
+
 @bp.get("/suggest")
 def suggest():
     """Options for the search box's datalist (htmx swaps them in while typing)."""
-    q = request.args.get("q", "")[:40].replace("\x00", "")
-    try:
-        items = get_searcher().suggest(q)
-    except IndexMissing:
-        items = []
-    return render_template("_suggestions.html", items=items)
+    return render_template("_suggestions.html", items=_suggestions()[1])
 
 
 @bp.get("/api/suggest")
 def api_suggest():
-    q = request.args.get("q", "")[:40].replace("\x00", "")
-    try:
-        items = get_searcher().suggest(q)
-    except IndexMissing:
-        items = []
+    q, items = _suggestions()
     return jsonify({"query": q, "suggestions": items})
 
 
