@@ -64,7 +64,8 @@ def prepare_corpus(corpus: str | None, posts: int, work: Path, cache: str | None
     summary = write_corpus(target, posts, seed=SYNTHETIC_SEED)
     marker.write_text(json.dumps({**want, "bytes": summary["bytes"], "files": summary["files"]}))
     log(
-        f"wrote {summary['files']} synthetic posts ({summary['bytes'] / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s to {target}"
+        f"wrote {summary['files']} synthetic posts ({summary['bytes'] / 1e6:.1f} MB)"
+        f" in {time.perf_counter() - t0:.1f} s to {target}"
     )
     return target, f"{posts} synthetic posts (seed {SYNTHETIC_SEED})"
 
@@ -183,43 +184,62 @@ def folder_bytes(path: Path) -> int:
 class Sampler:
     """Samples RSS of this process and all its descendants every ``interval`` s.
 
-    Reports the peak of the tree's summed RSS (pages shared by forked workers are
-    counted once per process, so this is an upper bound) and the peak of this
-    process alone; optionally also the RSS of one outside process (the ES node).
+    Also keeps the last CPU time seen for each descendant (``children_cpu``): a
+    cross-check for RUSAGE_CHILDREN, which only counts children that were reaped.
+
+    Reports the peak of the tree's summed PSS (proportional set size: a page shared
+    by the forked workers is split between them, so the sum is the memory the tree
+    really holds), the peak of the summed RSS (shared pages counted once per
+    process: an upper bound), the peak RSS of this process alone, and optionally
+    the RSS of one outside process (the ES node).
     """
 
-    def __init__(self, interval: float = 0.05, extra_pid: int | None = None) -> None:
+    def __init__(self, interval: float = 0.05, extra_pid: int | None = None, include_self: bool = True) -> None:
         self.interval = interval
+        self.include_self = include_self
         self.me = psutil.Process()
         self.extra = psutil.Process(extra_pid) if extra_pid else None
         self.peak_tree = 0
+        self.peak_tree_pss = 0
         self.peak_main = 0
         self.peak_extra = 0
         self.max_procs = 0
+        self.child_cpu: dict[int, float] = {}  # last CPU seconds seen per descendant
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _sample(self) -> None:
         try:
-            main = self.me.memory_info().rss
+            m = self.me.memory_full_info()
         except psutil.Error:
             return
-        total = main
-        procs = 1
+        total, total_pss = (m.rss, m.pss) if self.include_self else (0, 0)
+        procs = 1 if self.include_self else 0
+        direct = set() if self.include_self else {c.pid for c in self.me.children()}
         for child in self.me.children(recursive=True):
             try:
-                total += child.memory_info().rss
-                procs += 1
+                cm = child.memory_full_info()
+                t = child.cpu_times()
             except psutil.Error:
-                pass
-        self.peak_main = max(self.peak_main, main)
+                continue
+            total += cm.rss
+            total_pss += cm.pss
+            if child.pid not in direct:  # without self, the direct child is the "main" process
+                self.child_cpu[child.pid] = t.user + t.system
+            procs += 1
+        self.peak_main = max(self.peak_main, m.rss)
         self.peak_tree = max(self.peak_tree, total)
+        self.peak_tree_pss = max(self.peak_tree_pss, total_pss)
         self.max_procs = max(self.max_procs, procs)
         if self.extra is not None:
             try:
                 self.peak_extra = max(self.peak_extra, self.extra.memory_info().rss)
             except psutil.Error:
                 self.extra = None
+
+    @property
+    def children_cpu(self) -> float:
+        return sum(self.child_cpu.values())
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -299,9 +319,31 @@ def latency_stats(samples_s: list[float], wall_s: float) -> dict[str, float]:
 # -- environment and output ---------------------------------------------------------------
 
 
+def git_state() -> str:
+    """The commit the code under test comes from, and whether the tree differs from it."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "searchcore", "indexer", "searchapp"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode != 0:
+        return "not a git checkout"
+    return head.stdout.strip() + (" + uncommitted changes in the code" if dirty.stdout.strip() else "")
+
+
 def machine() -> dict[str, Any]:
     la = os.getloadavg()
     return {
+        "code": git_state(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -392,3 +434,32 @@ def process_discard(a: tuple) -> tuple[str, bool]:
 
     out = process_file(*a)
     return out.relpath, out.article is not None
+
+
+def wait_quiet(max_seconds: float, threshold: float = 20.0) -> list[str]:
+    """Wait (up to ``max_seconds``) until no other process uses ``threshold`` % CPU.
+
+    Returns what was still busy when the wait ended (empty when it is quiet).
+    Our own children are ignored; the ES node counts (other people's tests use it).
+    """
+    deadline = time.monotonic() + max_seconds
+    mine = [c.pid for c in psutil.Process().children(recursive=True)]
+    busy = busy_processes(threshold, ignore=mine)
+    while busy and time.monotonic() < deadline:
+        log("waiting for a quiet machine: " + "; ".join(busy))
+        time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
+        busy = busy_processes(threshold, ignore=mine)
+    return busy
+
+
+def show_args(args: dict[str, Any]) -> str:
+    """Readable query string for tables: q=数据 tag=经济."""
+    parts = []
+    for k, v in args.items():
+        for x in v if isinstance(v, list) else [v]:
+            parts.append(f"{k}={x}")
+    return " ".join(parts) or "(empty)"
+
+
+def noop(_: int) -> None:
+    return None

@@ -149,6 +149,18 @@ def joined(tokens: list[Token]) -> str:
     return " ".join(t.replace(" ", "_") for t, _, _ in tokens)
 
 
+def word_stream(norm: str) -> str:
+    """joined(word_tokens(norm)), without building offset tuples (same tokens, same order)."""
+    return " ".join(
+        (w.replace(" ", "_") if " " in w else w) for w in rjieba.cut_for_search(norm) if w.isalnum() or _WORDISH.search(w)
+    )
+
+
+def char_stream(norm: str) -> str:
+    """joined(char_tokens(norm)), without building offset tuples."""
+    return " ".join(_CHAR_TOKENS.findall(norm))
+
+
 def analyse(text: str) -> Analysed:
     norm = normalize(text)
     return Analysed(norm, word_tokens(norm), char_tokens(norm))

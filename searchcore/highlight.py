@@ -7,6 +7,7 @@ characters. Everything else is escaped here, once.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -40,10 +41,17 @@ def build_matcher(terms: Iterable[Term]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in ordered))
 
 
+@functools.lru_cache(maxsize=2048)
+def _normalized(text: str) -> str:
+    """Popular queries show the same bodies again and again; normalizing a body
+    (OpenCC over kilobytes) was the largest per-hit cost of a search."""
+    return normalize(text)
+
+
 def spans(text: str, matcher: re.Pattern[str] | None) -> list[tuple[int, int]]:
     if matcher is None or not text:
         return []
-    return [(m.start(), m.end()) for m in matcher.finditer(normalize(text)) if m.end() > m.start()]
+    return [(m.start(), m.end()) for m in matcher.finditer(_normalized(text)) if m.end() > m.start()]
 
 
 def mark(text: str, matcher: re.Pattern[str] | None, start: int = 0, end: int | None = None) -> Markup:

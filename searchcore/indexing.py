@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import analyse, joined, load_user_dict
+from .analysis import char_stream, load_user_dict, normalize, word_stream
 from .model import IndexedArticle, shanghai_day
 from .posts import DEFAULT_MAX_BYTES, Rejected, read_post
 
@@ -26,14 +26,14 @@ class FileOutcome:
 
 
 def index_article(article) -> IndexedArticle:
-    title = analyse(article.title)
-    body = analyse(article.body_text)
+    title = normalize(article.title)
+    body = normalize(article.body_text)
     return IndexedArticle(
         article=article,
-        title_words=joined(title.words),
-        title_chars=joined(title.chars),
-        body_words=joined(body.words),
-        body_chars=joined(body.chars),
+        title_words=word_stream(title),
+        title_chars=char_stream(title),
+        body_words=word_stream(body),
+        body_chars=char_stream(body),
         day=shanghai_day(article.date),
     )
 
