@@ -422,7 +422,7 @@ def rmtree(path: Path) -> None:
 
 
 def process_star(a: tuple):
-    """Exactly what ``indexer.pipeline._process_star`` does: the full FileOutcome comes back."""
+    """What ``indexer.pipeline._process_many`` does per file: the full FileOutcome comes back."""
     from searchcore.indexing import process_file
 
     return process_file(*a)

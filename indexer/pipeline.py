@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -121,18 +122,26 @@ def _noop(_: int) -> None:
 
 
 def _outcomes(todo: list[tuple[Path, str, int, int]], opts: Options, pool: ProcessPoolExecutor | None) -> Iterator[FileOutcome]:
+    """Outcomes in file order. At most a few chunks are in flight, so memory stays
+    flat however many files there are and however slow the engine is to write."""
     args = [(str(p), rel, size, mtime, opts.max_bytes) for p, rel, size, mtime in todo]
     if pool is None:
         for a in args:
             yield process_file(*a)
         return
-    workers = pool._max_workers
+    workers = opts.workers or os.cpu_count() or 1
     chunk = max(1, min(64, len(args) // (workers * 8) or 1))
-    yield from pool.map(_process_star, args, chunksize=chunk)
+    pending: deque = deque()
+    for start in range(0, len(args), chunk):
+        pending.append(pool.submit(_process_many, args[start : start + chunk]))
+        if len(pending) >= workers * 4:
+            yield from pending.popleft().result()
+    while pending:
+        yield from pending.popleft().result()
 
 
-def _process_star(a: tuple) -> FileOutcome:
-    return process_file(*a)
+def _process_many(chunk: list[tuple]) -> list[FileOutcome]:
+    return [process_file(*a) for a in chunk]
 
 
 def run(
