@@ -463,3 +463,15 @@ def show_args(args: dict[str, Any]) -> str:
 
 def noop(_: int) -> None:
     return None
+
+
+def add_corpus_args(
+    ap, engine_help: str = "engines to run; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)"
+):
+    """The corpus and engine options every benchmark takes, declared once."""
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--posts", type=int, default=3000, help="number of synthetic posts (seed 3) when no --corpus is given")
+    src.add_argument("--corpus", help="index this folder instead (read-only; nothing is written into it)")
+    ap.add_argument("--synthetic-cache", help="folder to write the synthetic posts to, or reuse them from (default: a temp dir)")
+    ap.add_argument("--engine", choices=["tantivy", "elasticsearch", "both"], default="both", help=engine_help)
+    ap.add_argument("--es-url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL)")

@@ -44,17 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Indexing throughput: bare pipeline bound (all cores and one core) vs full indexing into each engine.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--posts", type=int, default=3000, help="number of synthetic posts (seed 3) when no --corpus is given")
-    src.add_argument("--corpus", help="index this folder instead (read-only; nothing is written into it)")
-    ap.add_argument("--synthetic-cache", help="folder to write the synthetic posts to, or reuse them from (default: a temp dir)")
-    ap.add_argument(
-        "--engine",
-        choices=["tantivy", "elasticsearch", "both"],
-        default="both",
-        help="engines for the full runs; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)",
-    )
-    ap.add_argument("--es-url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL)")
+    B.add_corpus_args(ap, "engines for the full runs; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)")
     ap.add_argument("--workers", type=int, default=0, help="worker processes for (a) and (c); 0 = one per core, as the indexer")
     ap.add_argument("--batch-size", type=int, default=500, help="indexer batch size (indexer.pipeline.Options.batch_size)")
     ap.add_argument("--repeat", type=int, default=1, help="repeat each timed phase and report the median")

@@ -46,17 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Search latency (median/p95/p99, requests/s) per engine, through the Flask app and on the core Searcher.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--posts", type=int, default=3000, help="number of synthetic posts (seed 3) when no --corpus is given")
-    src.add_argument("--corpus", help="index this folder instead (read-only; nothing is written into it)")
-    ap.add_argument("--synthetic-cache", help="folder to write the synthetic posts to, or reuse them from (default: a temp dir)")
-    ap.add_argument(
-        "--engine",
-        choices=["tantivy", "elasticsearch", "both"],
-        default="both",
-        help="engines to measure; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)",
-    )
-    ap.add_argument("--es-url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL)")
+    B.add_corpus_args(ap, "engines to measure; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)")
     ap.add_argument(
         "--data-dir",
         help="keep the indexes here and reuse them on the next run with the same corpus "

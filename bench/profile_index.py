@@ -115,12 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="cProfile the main process of indexer.pipeline.run per engine and worker count.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--posts", type=int, default=3000, help="number of synthetic posts (seed 3) when no --corpus is given")
-    src.add_argument("--corpus", help="index this folder instead (read-only; nothing is written into it)")
-    ap.add_argument("--synthetic-cache", help="folder to write the synthetic posts to, or reuse them from")
-    ap.add_argument("--engine", choices=["tantivy", "elasticsearch", "both"], default="both")
-    ap.add_argument("--es-url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL)")
+    B.add_corpus_args(ap, "engines to profile; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)")
     ap.add_argument("--workers", default="1,0", help="comma-separated worker counts to profile (0 = one per core)")
     ap.add_argument("--top", type=int, default=15, help="functions to list per profile")
     ap.add_argument("--payload-sample", type=int, default=300, help="articles to measure the IPC payload on")
