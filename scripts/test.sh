@@ -17,6 +17,7 @@ if [ -z "${ELASTICSEARCH_URL:-}" ] && [ "${SKIP_ELASTICSEARCH:-0}" != "1" ]; the
   if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
     if url=$(scripts/es-node.sh start); then
       export ELASTICSEARCH_URL="$url"
+      export ES_NODE_MANAGED=1  # tests may restart this node (fault tests)
       started_es=1
     elif [ "${CI:-}" = "true" ]; then
       echo "test: Elasticsearch did not start; CI requires it" >&2

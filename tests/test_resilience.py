@@ -188,3 +188,62 @@ def test_tantivy_without_an_index_says_so_and_heals(tmp_path):
     run(settings, folder)
     assert client.get("/healthz").status_code == 200
     assert client.get("/api/search").get_json()["total"] == 12
+
+
+def test_elasticsearch_restart_under_load_loses_nothing_but_the_outage(tmp_path):
+    """Stop and start the real node while readers keep searching: answers are 200
+    or a friendly 503 during the outage (never a 500), and searching resumes by
+    itself. Runs only on a node that scripts/test.sh started and may restart."""
+    import os
+    import time
+
+    require_engine("elasticsearch")
+    if os.environ.get("ES_NODE_MANAGED") != "1":
+        pytest.skip("the Elasticsearch node was not started by scripts/test.sh; not restarting someone else's node")
+    from searchapp import create_app
+
+    settings = make_settings("elasticsearch", tmp_path / "data")
+    folder = tmp_path / "posts"
+    write_corpus(folder, 40, seed=34)
+    run(settings, folder)
+    app = create_app(
+        {
+            "SETTINGS_OVERRIDES": {
+                "engine": "elasticsearch",
+                "index": settings.index,
+                "data_dir": settings.data_dir,
+                "elasticsearch_url": ES_URL,
+            }
+        }
+    )
+    client = app.test_client()
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def readers() -> None:
+        while not stop.is_set():
+            statuses.append(client.get("/api/search?q=经济").status_code)
+            time.sleep(0.05)
+
+    t = threading.Thread(target=readers)
+    t.start()
+    try:
+        time.sleep(1)
+        script = str(ROOT / "scripts" / "es-node.sh")
+        port = ES_URL.rsplit(":", 1)[-1].strip("/")
+        env = dict(os.environ, ES_PORT=port)
+        subprocess.run([script, "stop"], check=True, env=env, capture_output=True)
+        time.sleep(2)
+        subprocess.run([script, "start"], check=True, env=env, capture_output=True, timeout=180)
+        deadline = time.time() + 60
+        while time.time() < deadline and (not statuses or statuses[-1] != 200):
+            time.sleep(0.2)
+        time.sleep(1)
+    finally:
+        stop.set()
+        t.join()
+        drop_es_indices(settings)
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert 503 in statuses and statuses[-1] == 200
+    first_down = statuses.index(503)
+    assert 200 in statuses[:first_down]
