@@ -79,7 +79,7 @@ def count_posts(path: Path) -> int:
 def corpus_bytes(path: Path) -> int:
     from indexer.pipeline import scan
 
-    return sum(p.stat().st_size for p, _ in scan(path))
+    return sum(os.stat(p).st_size for p, _ in scan(path))
 
 
 # -- settings and engines ------------------------------------------------------------

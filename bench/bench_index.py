@@ -63,8 +63,8 @@ def todo_list(path: Path) -> list[tuple[str, str, int, int, int]]:
 
     out = []
     for p, rel in scan(path):
-        st = p.stat()
-        out.append((str(p), rel, st.st_size, st.st_mtime_ns, DEFAULT_MAX_BYTES))
+        st = os.stat(p)
+        out.append((p, rel, st.st_size, st.st_mtime_ns, DEFAULT_MAX_BYTES))
     return out
 
 

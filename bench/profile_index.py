@@ -224,8 +224,8 @@ def payload(corpus: Path, sample: int) -> dict[str, Any]:
     outs = []
     raw = 0
     for p, rel in scan(corpus):
-        st = p.stat()
-        o = process_file(str(p), rel, st.st_size, st.st_mtime_ns)
+        st = os.stat(p)
+        o = process_file(p, rel, st.st_size, st.st_mtime_ns)
         if o.article is not None:
             outs.append(o)
             raw += st.st_size

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     path: str
     size: int

@@ -73,22 +73,25 @@ class RunReport:
         return d
 
 
-def scan(root: Path) -> Iterator[tuple[Path, str]]:
-    """Post files under ``root`` in a stable order; hidden folders are skipped.
-
-    Folder symlinks are not followed (no loops); file symlinks are, once.
+def scan(root: Path) -> Iterator[tuple[str, str]]:
+    """(path, relative path) of post files under ``root``, in a stable order;
+    hidden folders are skipped. Plain strings, not Path objects: a million of
+    them must stay cheap. Folder symlinks are not followed (no loops); file
+    symlinks are, once.
     """
     root = Path(root)
     if root.is_file():
-        yield root, root.name
+        yield str(root), root.name
         return
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
+    base = str(root)
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False, onerror=None):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel_dir = os.path.relpath(dirpath, base)
+        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(POST_SUFFIXES):
                 continue
-            p = Path(dirpath) / name
-            yield p, p.relative_to(root).as_posix()
+            yield os.path.join(dirpath, name), prefix + name
 
 
 @dataclass
@@ -121,10 +124,10 @@ def _noop(_: int) -> None:
     return None
 
 
-def _outcomes(todo: list[tuple[Path, str, int, int]], opts: Options, pool: ProcessPoolExecutor | None) -> Iterator[FileOutcome]:
+def _outcomes(todo: list[tuple[str, str, int, int]], opts: Options, pool: ProcessPoolExecutor | None) -> Iterator[FileOutcome]:
     """Outcomes in file order. At most a few chunks are in flight, so memory stays
     flat however many files there are and however slow the engine is to write."""
-    args = [(str(p), rel, size, mtime, opts.max_bytes) for p, rel, size, mtime in todo]
+    args = [(p, rel, size, mtime, opts.max_bytes) for p, rel, size, mtime in todo]
     if pool is None:
         for a in args:
             yield process_file(*a)
@@ -187,15 +190,13 @@ def run(
             manifest.reset()
             known = {}
 
-        files = list(scan(source))
-        report.read = len(files)
-        log.info("scanned %s: %d post files; manifest knows %d", source, len(files), len(known))
         seen: set[str] = set()
-        todo: list[tuple[Path, str, int, int]] = []
-        for path, rel in files:
+        todo: list[tuple[str, str, int, int]] = []
+        for path, rel in scan(source):
+            report.read += 1
             seen.add(rel)
             try:
-                st = path.stat()
+                st = os.stat(path)
             except OSError as exc:
                 report.rejections.append(Rejection(rel, "unreadable", f"cannot stat file: {exc.strerror or exc}"))
                 continue
@@ -207,6 +208,8 @@ def run(
                 continue
             todo.append((path, rel, st.st_size, st.st_mtime_ns))
         gone = sorted(set(known) - seen) if opts.delete else []
+        del seen
+        log.info("scanned %s: %d post files; manifest knows %d", source, report.read, len(known))
 
         log.info("%d files to process, %d unchanged, %d gone", len(todo), report.unchanged, len(gone))
         if opts.dry_run:
