@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from functools import cached_property
 from typing import Any
 
 from markupsafe import Markup
@@ -135,8 +136,10 @@ class SearchRequest:
     def effective_sort(self) -> str:
         return self.sort or ("relevance" if self.terms else "newest")
 
-    @property
+    @cached_property
     def terms(self) -> tuple[Term, ...]:
+        """Parsed once per request: the sort, the engine query, the highlighter,
+        the relaxations and the templates all ask for it."""
         return tuple(parse_query(self.q))
 
     def selected(self, name: str) -> tuple[str, ...]:
@@ -331,11 +334,10 @@ class Searcher:
             limit = f.more_size if f.name in req.more else f.size
             buckets = res.facets.get(f.name, [])
             has_more = len(buckets) > limit
+            everything = dict(buckets)
             counts = dict(buckets[:limit])
             for v in selected:  # a selected value stays visible, even at zero
-                counts.setdefault(v, 0)
-                if v not in dict(buckets[:limit]):
-                    counts[v] = dict(buckets).get(v, 0)
+                counts.setdefault(v, everything.get(v, 0))
             values = [FacetValue(str(v), str(v), c, v in selected, req.toggle(f.name, str(v))) for v, c in counts.items()]
             facets[f.name] = Facet(f.name, f.label, values, has_more=has_more, expanded=f.name in req.more)
         level = date_level(req)

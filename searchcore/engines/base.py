@@ -7,7 +7,7 @@ query language. Tokens come from ``searchcore.analysis``, never from the engine.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,14 +73,8 @@ class EngineQuery:
         if name is None:
             return self
         if name == "date":
-            return _replace(self, date_from=None, date_to=None)
-        return _replace(self, filters={k: v for k, v in self.filters.items() if k != name})
-
-
-def _replace(q: EngineQuery, **kw: Any) -> EngineQuery:
-    from dataclasses import replace
-
-    return replace(q, **kw)
+            return replace(self, date_from=None, date_to=None)
+        return replace(self, filters={k: v for k, v in self.filters.items() if k != name})
 
 
 @dataclass

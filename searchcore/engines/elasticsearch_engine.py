@@ -119,9 +119,7 @@ class ElasticsearchWriter:
                     err = info.get("error")
                     reason = err.get("reason") if isinstance(err, dict) else str(err)
                     refused.append((str(info.get("_id")), f"Elasticsearch refused the document ({info.get('status')}): {reason}"))
-        except BadRequestError:
-            raise
-        except (ESConnectionError, TransportError) as exc:
+        except (ESConnectionError, TransportError) as exc:  # a 400 (ApiError) passes through to upsert
             raise EngineUnavailable(f"Elasticsearch bulk load failed: {exc}") from exc
         return refused
 
