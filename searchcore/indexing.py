@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import char_stream, load_user_dict, normalize, word_stream
+from .analysis import char_stream, load_user_dict, normalize, pair_stream, word_stream
 from .model import IndexedArticle, shanghai_day
 from .posts import DEFAULT_MAX_BYTES, Rejected, read_post
 
@@ -28,12 +28,16 @@ class FileOutcome:
 def index_article(article) -> IndexedArticle:
     title = normalize(article.title)
     body = normalize(article.body_text)
+    title_chars = char_stream(title)
+    body_chars = char_stream(body)
     return IndexedArticle(
         article=article,
         title_words=word_stream(title),
-        title_chars=char_stream(title),
+        title_chars=title_chars,
         body_words=word_stream(body),
-        body_chars=char_stream(body),
+        body_chars=body_chars,
+        title_pairs=pair_stream(title_chars),
+        body_pairs=pair_stream(body_chars),
         day=shanghai_day(article.date),
     )
 

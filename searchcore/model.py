@@ -44,6 +44,8 @@ class IndexedArticle:
     title_chars: str
     body_words: str
     body_chars: str
+    title_pairs: str = ""
+    body_pairs: str = ""
     day: int = 0  # Asia/Shanghai calendar day as YYYYMMDD, for the date facet
     extra: dict = field(default_factory=dict)
 

@@ -3,7 +3,20 @@ queries parse into terms, and highlighting marks whole characters only."""
 
 from __future__ import annotations
 
-from searchcore.analysis import analyse, char_tokens, load_user_dict, normalize, parse_query, word_tokens
+from hypothesis import given
+from hypothesis import strategies as st
+
+from searchcore.analysis import (
+    analyse,
+    char_stream,
+    char_tokens,
+    load_user_dict,
+    normalize,
+    pair,
+    pair_stream,
+    parse_query,
+    word_tokens,
+)
 from searchcore.highlight import build_matcher, mark, snippet
 
 
@@ -61,3 +74,33 @@ def test_user_dictionary_adds_words(tmp_path):
     assert load_user_dict(d) == 1
     assert (word, 0, 5) in analyse(word).words
     assert load_user_dict(tmp_path / "missing.dict") == 0
+
+
+def test_pairs_join_adjacent_chars_tokens_without_ambiguity():
+    chars = char_stream(normalize("中国经济 GDP增长6.5%"))
+    assert pair_stream(chars).split() == ["中国", "国经", "经济", "济gdp", "gdp_增", "增长", "长6", "65"]
+    # a Latin or digit run is followed by "_", so "ab c" and "a bc" are different pairs
+    assert pair_stream("ab c") != pair_stream("a bc")
+    assert pair_stream("1 23") != pair_stream("12 3")
+    assert pair_stream(" ".join("长江经济带")) == "长江 江经 经济 济带"
+    assert pair_stream("经") == "" and pair_stream("") == ""
+
+
+def test_a_query_term_is_the_pairs_its_text_indexes_as():
+    for text in ("长江经济带", "GDP增长", "covid-19", "经济"):
+        term = parse_query(text)[0]
+        assert " ".join(term.pairs) == pair_stream(char_stream(normalize(text)))
+    assert parse_query("津")[0].pairs == ()
+
+
+_TOKEN = st.one_of(
+    st.sampled_from(["中", "国", "经", "济", "𠀀", "a", "1"]),
+    st.text(alphabet="ab12", min_size=2, max_size=4),
+)
+
+
+@given(st.lists(_TOKEN, max_size=12))
+def test_pair_stream_is_pair_over_each_two_neighbours(tokens):
+    """The fast, strided pair_stream makes exactly the tokens of the plain definition."""
+    chars = " ".join(tokens)
+    assert pair_stream(chars) == " ".join(pair(a, b) for a, b in zip(tokens, tokens[1:], strict=False))

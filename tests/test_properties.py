@@ -51,8 +51,9 @@ def test_request_round_trips_through_the_url(req):
     assert SearchRequest.from_args(Args(req.to_params())) == req
 
 
-@given(st.lists(st.tuples(st.sampled_from(["q", "tag", "category", "from", "to", "sort", "page", "more", "x"]), text),
-                max_size=30))
+@given(
+    st.lists(st.tuples(st.sampled_from(["q", "tag", "category", "from", "to", "sort", "page", "more", "x"]), text), max_size=30)
+)
 def test_any_query_string_parses_or_is_refused_cleanly(pairs):
     try:
         req = SearchRequest.from_args(Args(pairs))
@@ -99,11 +100,36 @@ def test_any_text_post_parses_or_is_rejected(fm, body):
 
 
 DANGER = [
-    "<script>alert(1)</script>", "<script", "<img src=x onerror=alert(1)>", "<a href='javascript:alert(1)'>",
-    "<a href=\"jav&#x09;ascript:alert(1)\">", "<svg/onload=alert(1)>", "<iframe src=//e>", "<style>", "</style>",
-    "<p style='x:expression(alert(1))'>", "<math>", "<object data=x>", "<body onload=alert(1)>", "<!--", "-->",
-    "<scr", "ipt>", "<<script>", "\"'>", "<a href=data:text/html,x>", "<div onclick=alert(1)>", "</div>", "<p>", "</p>",
-    "正文", "text", "&lt;script&gt;", "<SCRIPT>", "<ScRiPt src=//e>", "<img src=\"x\" onerror=\"alert(1)\"/>",
+    "<script>alert(1)</script>",
+    "<script",
+    "<img src=x onerror=alert(1)>",
+    "<a href='javascript:alert(1)'>",
+    '<a href="jav&#x09;ascript:alert(1)">',
+    "<svg/onload=alert(1)>",
+    "<iframe src=//e>",
+    "<style>",
+    "</style>",
+    "<p style='x:expression(alert(1))'>",
+    "<math>",
+    "<object data=x>",
+    "<body onload=alert(1)>",
+    "<!--",
+    "-->",
+    "<scr",
+    "ipt>",
+    "<<script>",
+    "\"'>",
+    "<a href=data:text/html,x>",
+    "<div onclick=alert(1)>",
+    "</div>",
+    "<p>",
+    "</p>",
+    "正文",
+    "text",
+    "&lt;script&gt;",
+    "<SCRIPT>",
+    "<ScRiPt src=//e>",
+    '<img src="x" onerror="alert(1)"/>',
 ]
 
 
@@ -111,6 +137,18 @@ DANGER = [
 @given(st.lists(st.sampled_from(DANGER), max_size=25).map("".join))
 def test_fuzzed_html_never_keeps_anything_executable(html):
     out = sanitize_html(html).lower()
-    for bad in ("<script", "onerror=", "onload=", "onclick=", "javascript:", "<iframe", "<svg", "<style", "<object",
-                "<math", "data:text", "style="):
+    for bad in (
+        "<script",
+        "onerror=",
+        "onload=",
+        "onclick=",
+        "javascript:",
+        "<iframe",
+        "<svg",
+        "<style",
+        "<object",
+        "<math",
+        "data:text",
+        "style=",
+    ):
         assert bad not in out, (html, out)
