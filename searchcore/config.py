@@ -60,6 +60,7 @@ class Settings:
     title_boost: float = 3.0
     recency_weight: float = 0.1
     recency_scale_days: float = 365.0
+    facet_cache: int = 2048  # facet-count sets kept per process; 0 turns the cache off
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Settings:
@@ -90,6 +91,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         title_boost=_float(env, "SEARCH_TITLE_BOOST", 3.0),
         recency_weight=_float(env, "SEARCH_RECENCY_WEIGHT", 0.1),
         recency_scale_days=_float(env, "SEARCH_RECENCY_SCALE_DAYS", 365.0),
+        facet_cache=_int(env, "SEARCH_FACET_CACHE", 2048, 0, 1_000_000),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

@@ -108,6 +108,9 @@ class IndexWriter(Protocol):
 
     def abort(self) -> None: ...
 
+    def close(self) -> None:
+        """Finish background work (merges, file clean-up) after the last commit."""
+
 
 @runtime_checkable
 class Engine(Protocol):

@@ -40,6 +40,10 @@ from .tantivy_engine import freshness
 log = logging.getLogger(__name__)
 
 _UNINDEXED = {"type": "text", "index": False}
+# Token streams are indexed, never shown: leave them out of every response. (They
+# stay in the stored _source: excluding them there makes Elasticsearch keep a
+# second, full copy as _recovery_source, which costs more than it saves.)
+_TOKEN_FIELDS = ["*_words", "*_chars", "*_pairs"]
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
@@ -60,8 +64,11 @@ MAPPINGS: dict[str, Any] = {
         "fresh": {"type": "float"},
         "title_words": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
         "body_words": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
-        "title_chars": {"type": "text", "analyzer": "whitespace"},
-        "body_chars": {"type": "text", "analyzer": "whitespace"},
+        # single characters are term lookups; two are one pair, more a phrase of pairs
+        "title_chars": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
+        "body_chars": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
+        "title_pairs": {"type": "text", "analyzer": "whitespace"},
+        "body_pairs": {"type": "text", "analyzer": "whitespace"},
     },
 }
 # Our facet fields are named after the URL parameter in the core; map them here.
@@ -157,8 +164,18 @@ class ElasticsearchWriter:
             except Exception as exc:  # noqa: BLE001 - best effort; the alias never moved
                 log.warning("could not delete unfinished index %s: %s", self.index, exc)
 
+    def pause_refresh(self) -> None:
+        """Refresh only at our commits while this writer runs: Elasticsearch's
+        one-second refresh would otherwise cut a tiny segment every second of a
+        long run, and merging them back costs more than writing them."""
+        self._set_refresh("-1")
+
     def close(self) -> None:
-        pass
+        if not self.rebuild:
+            self._set_refresh("1s")
+
+    def _set_refresh(self, interval: str) -> None:
+        self.engine._call(self.es.indices.put_settings, index=self.index, settings={"index": {"refresh_interval": interval}})
 
 
 class ElasticsearchEngine:
@@ -239,9 +256,17 @@ class ElasticsearchEngine:
                     self.es.indices.update_aliases,
                     actions=[{"add": {"index": name, "alias": self.alias, "is_write_index": True}}],
                 )
-                return ElasticsearchWriter(self, name, rebuild=False)
+                w = ElasticsearchWriter(self, name, rebuild=False)
+                w.pause_refresh()
+                return w
             return ElasticsearchWriter(self, name, rebuild=True)
-        return ElasticsearchWriter(self, current, rebuild=False)
+        mapping = self._call(self.es.indices.get_mapping, index=current)
+        props = next(iter(mapping.values()), {}).get("mappings", {}).get("properties", {})
+        if "body_pairs" not in props:
+            raise EngineError(f"the index {current} was built by an older version; run `indexer reindex PATH` to rebuild it")
+        w = ElasticsearchWriter(self, current, rebuild=False)
+        w.pause_refresh()
+        return w
 
     def to_source(self, ia: IndexedArticle) -> dict[str, Any]:
         src = stored_values(ia)
@@ -252,6 +277,8 @@ class ElasticsearchEngine:
         src["title_chars"] = ia.title_chars
         src["body_words"] = ia.body_words
         src["body_chars"] = ia.body_chars
+        src["title_pairs"] = ia.title_pairs
+        src["body_pairs"] = ia.body_pairs
         return src
 
     # -- queries --------------------------------------------------------------
@@ -259,15 +286,18 @@ class ElasticsearchEngine:
     def _term_query(t: Term, boost: float) -> dict:
         def chars(field: str, b: float) -> dict:
             if len(t.chars) == 1:
-                return {"term": {field: {"value": t.chars[0], "boost": b}}}
-            return {"match_phrase": {field: {"query": " ".join(t.chars), "analyzer": "whitespace", "boost": b}}}
+                return {"term": {field + "_chars": {"value": t.chars[0], "boost": b}}}
+            pairs = t.pairs
+            if len(pairs) == 1:
+                return {"term": {field + "_pairs": {"value": pairs[0], "boost": b}}}
+            return {"match_phrase": {field + "_pairs": {"query": " ".join(pairs), "analyzer": "whitespace", "boost": b}}}
 
         def words(field: str, b: float) -> dict:
             if len(t.words) == 1:
                 return {"term": {field: {"value": t.words[0].replace(" ", "_"), "boost": b}}}
             return {"bool": {"must": [{"term": {field: w.replace(" ", "_")}} for w in t.words], "boost": b}}
 
-        should = [chars("title_chars", boost), chars("body_chars", 1.0)]
+        should = [chars("title", boost), chars("body", 1.0)]
         if t.words:
             should += [words("title_words", boost * 2), words("body_words", 2.0)]
         return {"bool": {"should": should, "minimum_should_match": 1}}
@@ -321,7 +351,7 @@ class ElasticsearchEngine:
             "track_total_hits": True,
             "from": q.offset,
             "size": q.limit,
-            "_source": {"excludes": ["*_words", "*_chars"]},
+            "_source": {"excludes": _TOKEN_FIELDS},
         }
         post = self._filter_clauses(q)
         if post:
@@ -402,7 +432,7 @@ class ElasticsearchEngine:
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         try:
-            res = self._call(self.es.get, index=self.alias, id=doc_id, source_excludes=["*_words", "*_chars"])
+            res = self._call(self.es.get, index=self.alias, id=doc_id, source_excludes=_TOKEN_FIELDS)
         except NotFoundError:
             return None
         return self._from_source(res["_source"])

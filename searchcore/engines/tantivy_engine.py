@@ -8,6 +8,8 @@ switch in one step and a failed rebuild leaves them where they were.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import threading
@@ -20,6 +22,7 @@ from typing import Any
 import tantivy
 
 from ..analysis import Term
+from ..cache import GenerationCache
 from ..config import Settings
 from ..model import IndexedArticle
 from .base import (
@@ -28,6 +31,7 @@ from .base import (
     EngineQuery,
     EngineResult,
     EngineUnavailable,
+    FacetSpec,
     IndexMissing,
     date_parts,
     stored_values,
@@ -35,8 +39,10 @@ from .base import (
 
 _BYTES_FIELDS = ("title", "body_html", "body_text", "source_url", "path", "content_hash")
 _LIST_FIELDS = {"categories": "category", "tags": "tag"}
-SCHEMA_VERSION = "2"
 TOKENIZER = "newsearch_ws"
+# A field every index of the current schema has: an index built by an older
+# version lacks it and must be rebuilt (field ids are positional in tantivy).
+SCHEMA_MARKER = "body_pairs"
 
 
 def build_schema() -> tantivy.Schema:
@@ -49,6 +55,10 @@ def build_schema() -> tantivy.Schema:
     for name in ("title_words", "body_words"):
         sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="freq")
     for name in ("title_chars", "body_chars"):
+        # single characters are term lookups: no positions needed
+        sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="freq")
+    for name in ("title_pairs", "body_pairs"):
+        # a three-or-more character term is a phrase of pairs
         sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="position")
     sb.add_text_field("category", stored=True, tokenizer_name="raw", fast=True)
     sb.add_text_field("tag", stored=True, tokenizer_name="raw", fast=True)
@@ -79,11 +89,30 @@ def _register(index: tantivy.Index) -> tantivy.Index:
     return index
 
 
+def _count_key(q: EngineQuery) -> tuple:
+    """What facet counts depend on: the matching set, not sort, page or boosts."""
+    filters = tuple(sorted((k, tuple(v)) for k, v in q.filters.items() if v))
+    return (q.terms, filters, q.date_from, q.date_to, q.any_terms)
+
+
+def _field_names(folder: Path) -> set[str]:
+    """Field names of the index in ``folder``, from its meta.json."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {f.get("name") for f in meta.get("schema", [])}
+
+
 class TantivyWriter:
-    def __init__(self, engine: TantivyEngine, folder: Path, rebuild: bool) -> None:
+    def __init__(self, engine: TantivyEngine, folder: Path, rebuild: bool, fresh: bool | None = None) -> None:
         self.engine = engine
         self.folder = folder
         self.rebuild = rebuild
+        # A folder created for this writer holds nothing to replace: skip the
+        # delete-by-id before each add (tantivy applies every delete to every
+        # segment at each commit, a cost that grows with the index).
+        self.fresh = rebuild if fresh is None else fresh
         self.index = _register(tantivy.Index(engine.schema, path=str(folder), reuse=True))
         try:
             self._w = self.index.writer(heap_size=200_000_000, num_threads=1)
@@ -100,7 +129,7 @@ class TantivyWriter:
             except (ValueError, OverflowError) as exc:
                 refused.append((ia.article.id, f"tantivy refused the document: {exc}"))
                 continue
-            if not self.rebuild:
+            if not self.fresh:
                 self._w.delete_documents_by_term("id", ia.article.id)
             self._w.add_document(doc)
         return refused
@@ -114,7 +143,7 @@ class TantivyWriter:
 
     def publish(self, keep_old: bool = False) -> None:
         self._w.commit()
-        self._w.wait_merging_threads()
+        self._finish()
         old = self.engine.physical_index()
         self.engine.set_current(self.folder.name)
         if old and old != self.folder.name and not keep_old:
@@ -130,9 +159,19 @@ class TantivyWriter:
 
     def close(self) -> None:
         try:
-            self._w.wait_merging_threads()
+            self._finish()
         except Exception:  # noqa: BLE001 - a closed writer has nothing to wait for
             pass
+
+    def _finish(self) -> None:
+        """Wait for merges, then delete the files of merged-away segments (tantivy
+        only collects them at its next commit, which a finished run never makes:
+        without this, an index just built is up to twice its size on disk)."""
+        self._w.wait_merging_threads()
+        del self._w
+        gc_writer = self.index.writer(heap_size=15_000_000, num_threads=1)
+        gc_writer.garbage_collect_files()
+        del gc_writer
 
 
 class TantivyEngine:
@@ -148,6 +187,7 @@ class TantivyEngine:
         self._index: tantivy.Index | None = None
         self._index_name: str | None = None
         self._seen: tuple[int, int] = (0, 0)
+        self.facet_cache: GenerationCache[dict[str, list[tuple[Any, int]]]] = GenerationCache(settings.facet_cache)
 
     # -- alias ------------------------------------------------------------
     @property
@@ -191,6 +231,12 @@ class TantivyEngine:
         return (cur, meta)
 
     def _searcher(self) -> tuple[tantivy.Index, tantivy.Searcher]:
+        index, searcher, _ = self._searcher_at()
+        return index, searcher
+
+    def _searcher_at(self) -> tuple[tantivy.Index, tantivy.Searcher, tuple]:
+        """A searcher and the generation it reads (physical index, stamp): cached
+        facet counts are valid for exactly one generation."""
         with self._lock:
             stamp = self._stamp()
             if self._index is None or stamp != self._seen:
@@ -202,13 +248,16 @@ class TantivyEngine:
                     folder = self.root / name
                     if not tantivy.Index.exists(str(folder)):
                         raise IndexMissing(f"CURRENT names {name}, which is not an index; run `indexer reindex PATH`")
+                    if SCHEMA_MARKER not in _field_names(folder):
+                        raise IndexMissing(f"the index {name} was built by an older version; run `indexer reindex PATH`")
                     self._index = _register(tantivy.Index.open(str(folder)))
                     self._index_name = name
                 else:
                     self._index.reload()
                 self._seen = self._stamp()
             index = self._index
-        return index, index.searcher()
+            generation = (self._index_name, self._seen)
+        return index, index.searcher(), generation
 
     def health(self) -> dict[str, Any]:
         try:
@@ -235,10 +284,12 @@ class TantivyEngine:
             w = TantivyWriter(self, folder, rebuild=True)
             if current is None:
                 # First run: no readers to protect, make the empty index live now so
-                # incremental commits are visible as they land.
+                # commits are visible as they land (still fresh: nothing to replace).
                 w.rebuild = False
                 self.set_current(name)
             return w
+        if SCHEMA_MARKER not in _field_names(self.root / current):
+            raise EngineError(f"the index {current} was built by an older version; run `indexer reindex PATH` to rebuild it")
         return TantivyWriter(self, self.root / current, rebuild=False)
 
     def to_document(self, ia: IndexedArticle) -> tantivy.Document:
@@ -259,6 +310,8 @@ class TantivyEngine:
         doc.add_text("title_chars", ia.title_chars)
         doc.add_text("body_words", ia.body_words)
         doc.add_text("body_chars", ia.body_chars)
+        doc.add_text("title_pairs", ia.title_pairs)
+        doc.add_text("body_pairs", ia.body_pairs)
         return doc
 
     @staticmethod
@@ -282,8 +335,11 @@ class TantivyEngine:
 
         def chars(field: str) -> tantivy.Query:
             if len(t.chars) == 1:
-                return Q.term_query(s, field, t.chars[0])
-            return Q.phrase_query(s, field, list(t.chars))
+                return Q.term_query(s, field + "_chars", t.chars[0])
+            pairs = t.pairs
+            if len(pairs) == 1:
+                return Q.term_query(s, field + "_pairs", pairs[0])
+            return Q.phrase_query(s, field + "_pairs", list(pairs))
 
         def words(field: str) -> tantivy.Query:
             if len(t.words) == 1:
@@ -291,8 +347,8 @@ class TantivyEngine:
             return Q.boolean_query([(tantivy.Occur.Must, Q.term_query(s, field, w)) for w in t.words])
 
         clauses = [
-            (Should, Q.boost_query(chars("title_chars"), boost)),
-            (Should, chars("body_chars")),
+            (Should, Q.boost_query(chars("title"), boost)),
+            (Should, chars("body")),
         ]
         if t.words:
             # Whole words rank above partial (char) matches, titles above bodies.
@@ -336,7 +392,7 @@ class TantivyEngine:
             return clauses[0][1]
         return Q.boolean_query(clauses)
 
-    def _aggregate(self, searcher: tantivy.Searcher, q: EngineQuery) -> dict[str, list[tuple[Any, int]]]:
+    def _aggregate(self, searcher: tantivy.Searcher, q: EngineQuery, generation: tuple) -> dict[str, list[tuple[Any, int]]]:
         # Facets that ignore the same filter share one aggregation request.
         # A facet whose own filter is not set counts under the full query, like
         # own=None: all of those share one pass (one instead of three when unfiltered).
@@ -352,22 +408,25 @@ class TantivyEngine:
             groups.setdefault(effective(f.own), []).append(f)
         out: dict[str, list[tuple[Any, int]]] = {}
         for own, specs in groups.items():
-            query = self._compile(q.without_filter(own))
-            aggs = {}
-            for f in specs:
-                terms: dict[str, Any] = {"field": f.field, "size": f.size}
-                if f.order == "key":
-                    terms["order"] = {"_key": "asc"}
-                aggs[f.name] = {"terms": terms}
-            res = searcher.aggregate(query, aggs)
-            for f in specs:
-                out[f.name] = [(b["key"], int(b["doc_count"])) for b in res.get(f.name, {}).get("buckets", [])]
+            sub = q.without_filter(own)
+            key = (_count_key(sub), tuple(specs))
+            out.update(self.facet_cache.get_or_compute(generation, key, functools.partial(self._count, searcher, sub, specs)))
         return out
+
+    def _count(self, searcher: tantivy.Searcher, q: EngineQuery, specs: list[FacetSpec]) -> dict[str, list[tuple[Any, int]]]:
+        aggs = {}
+        for f in specs:
+            terms: dict[str, Any] = {"field": f.field, "size": f.size}
+            if f.order == "key":
+                terms["order"] = {"_key": "asc"}
+            aggs[f.name] = {"terms": terms}
+        res = searcher.aggregate(self._compile(q), aggs)
+        return {f.name: [(b["key"], int(b["doc_count"])) for b in res.get(f.name, {}).get("buckets", [])] for f in specs}
 
     def search(self, q: EngineQuery) -> EngineResult:
         t0 = time.perf_counter()
         try:
-            _, searcher = self._searcher()
+            _, searcher, generation = self._searcher_at()
         except IndexMissing:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -391,7 +450,7 @@ class TantivyEngine:
                 except Exception as exc:  # noqa: BLE001 - explain is best effort
                     expl = str(exc)
             hits.append(EngineHit(doc=doc, score=score, explanation=expl))
-        facets = self._aggregate(searcher, q) if q.facets else {}
+        facets = self._aggregate(searcher, q, generation) if q.facets else {}
         return EngineResult(total=int(res.count or 0), hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000)
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
