@@ -108,7 +108,14 @@ _common = [
         "--workers", type=click.IntRange(0, 64), default=0, show_default=True, help="Worker processes (0 = one per core)."
     ),
     click.option(
-        "--batch-size", type=click.IntRange(1, 100000), default=500, show_default=True, help="Articles per engine commit."
+        "--batch-size", type=click.IntRange(1, 100000), default=500, show_default=True, help="Articles per engine write."
+    ),
+    click.option(
+        "--commit-every",
+        type=click.IntRange(1),
+        default=20_000,
+        show_default=True,
+        help="Commit (make writes durable and visible) after this many articles, and at least every 10 seconds.",
     ),
     click.option(
         "--max-bytes",
@@ -132,9 +139,16 @@ def _with_common(f):
 @click.option("--dry-run", is_flag=True, help="List what would change (including deletions) without writing.")
 @click.option("--delete/--no-delete", default=True, show_default=True, help="Remove articles whose files are gone from PATH.")
 @click.pass_context
-def index(ctx, path, workers, batch_size, max_bytes, progress, dry_run, delete) -> None:
+def index(ctx, path, workers, batch_size, commit_every, max_bytes, progress, dry_run, delete) -> None:
     """Index new and changed posts under PATH; remove deleted ones (incremental)."""
-    opts = pipeline.Options(workers=workers, batch_size=batch_size, max_bytes=max_bytes, dry_run=dry_run, delete=delete)
+    opts = pipeline.Options(
+        workers=workers,
+        batch_size=batch_size,
+        commit_docs=commit_every,
+        max_bytes=max_bytes,
+        dry_run=dry_run,
+        delete=delete,
+    )
     _run(ctx, path, False, opts, progress)
 
 
@@ -142,14 +156,16 @@ def index(ctx, path, workers, batch_size, max_bytes, progress, dry_run, delete) 
 @_with_common
 @click.option("--keep-old", is_flag=True, help="Keep the previous index after the swap (for rollback).")
 @click.pass_context
-def reindex(ctx, path, workers, batch_size, max_bytes, progress, keep_old) -> None:
+def reindex(ctx, path, workers, batch_size, commit_every, max_bytes, progress, keep_old) -> None:
     """Rebuild the whole index from PATH into a new index, then swap it in atomically.
 
     Readers keep using the old index until the new one is complete; a failed or
     interrupted rebuild changes nothing they see. Use it after changing the user
     dictionary.
     """
-    opts = pipeline.Options(workers=workers, batch_size=batch_size, max_bytes=max_bytes, keep_old=keep_old)
+    opts = pipeline.Options(
+        workers=workers, batch_size=batch_size, commit_docs=commit_every, max_bytes=max_bytes, keep_old=keep_old
+    )
     _run(ctx, path, True, opts, progress)
 
 

@@ -45,6 +45,9 @@ class Entry:
     reason: str | None
 
 
+_COLUMNS = "path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason"
+
+
 class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -68,8 +71,63 @@ class Manifest:
         self.db.execute("DELETE FROM files")
 
     def all(self) -> dict[str, Entry]:
-        rows = self.db.execute("SELECT path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason FROM files")
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files")
         return {r[0]: Entry(*r) for r in rows}
+
+    def get(self, path: str) -> Entry | None:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE path=?", (path,)).fetchone()
+        return Entry(*row) if row else None
+
+    def lookup(self, paths: list[str]) -> dict[str, Entry]:
+        """Entries of these paths (at most a few hundred per call)."""
+        marks = ",".join("?" * len(paths))
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE path IN ({marks})", paths)
+        return {r[0]: Entry(*r) for r in rows}
+
+    # -- one run's scan, kept on disk --------------------------------------------
+    # A run remembers which paths it saw and which files it must process in
+    # temporary tables (SQLite temp files), not in Python lists and sets: the
+    # indexer's memory stays the same for a thousand posts or a million.
+
+    def begin_scan(self) -> None:
+        self.db.executescript(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS seen(path TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS todo(
+                n INTEGER PRIMARY KEY, fspath TEXT, path TEXT, size INTEGER, mtime_ns INTEGER);
+            DELETE FROM temp.seen;
+            DELETE FROM temp.todo;
+            """
+        )
+
+    def saw(self, paths: list[str], todo: list[tuple[str, str, int, int]]) -> None:
+        with self.transaction():
+            self.db.executemany("INSERT OR IGNORE INTO temp.seen(path) VALUES (?)", [(p,) for p in paths])
+            self.db.executemany("INSERT INTO temp.todo(fspath, path, size, mtime_ns) VALUES (?, ?, ?, ?)", todo)
+
+    def todo_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM temp.todo").fetchone()[0])
+
+    def iter_todo(self, page: int = 2000) -> Iterator[tuple[str, str, int, int]]:
+        """The files to process, in scan order, a page at a time (the connection
+        keeps writing between pages, so no statement stays open)."""
+        last = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT n, fspath, path, size, mtime_ns FROM temp.todo WHERE n > ? ORDER BY n LIMIT ?", (last, page)
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for r in rows:
+                yield r[1], r[2], r[3], r[4]
+
+    def unseen(self) -> list[Entry]:
+        """Entries whose files this scan did not find (deleted from the folder)."""
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM files WHERE path NOT IN (SELECT path FROM temp.seen) ORDER BY path"
+        )
+        return [Entry(*r) for r in rows]
 
     def owner_of_content(self, content_hash: str) -> tuple[str, str] | None:
         row = self.db.execute(
@@ -97,10 +155,7 @@ class Manifest:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
 
     def rejected(self) -> Iterator[Entry]:
-        rows = self.db.execute(
-            "SELECT path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason FROM files"
-            " WHERE status='rejected' ORDER BY path"
-        )
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE status='rejected' ORDER BY path")
         for r in rows:
             yield Entry(*r)
 

@@ -6,6 +6,7 @@ Plain functions over a Settings object; ``indexer.cli`` only wraps them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import multiprocessing
@@ -97,7 +98,9 @@ def scan(root: Path) -> Iterator[tuple[str, str]]:
 @dataclass
 class Options:
     workers: int = 0  # 0 = one per core
-    batch_size: int = 500
+    batch_size: int = 500  # articles per engine write
+    commit_docs: int = 20_000  # commit at least this often (articles) ...
+    commit_seconds: float = 10.0  # ... and at least this often (seconds)
     max_bytes: int = DEFAULT_MAX_BYTES
     dry_run: bool = False
     delete: bool = True
@@ -124,19 +127,68 @@ def _noop(_: int) -> None:
     return None
 
 
-def _outcomes(todo: list[tuple[str, str, int, int]], opts: Options, pool: ProcessPoolExecutor | None) -> Iterator[FileOutcome]:
-    """Outcomes in file order. At most a few chunks are in flight, so memory stays
-    flat however many files there are and however slow the engine is to write."""
-    args = [(p, rel, size, mtime, opts.max_bytes) for p, rel, size, mtime in todo]
+def _plan(manifest: Manifest, source: Path, report: RunReport, page: int = 500) -> int:
+    """Scan ``source`` against the manifest: count what is unchanged, note every
+    path seen and every file to process in the manifest's temporary tables.
+
+    Files are stat-ed and looked up a page at a time, so a million posts cost a
+    million rows on disk, not a million objects in memory. Returns how many
+    files are to be processed.
+    """
+    manifest.begin_scan()
+    todo_count = 0
+
+    def check(batch: list[tuple[str, str]]) -> None:
+        nonlocal todo_count
+        known = manifest.lookup([rel for _, rel in batch])
+        todo: list[tuple[str, str, int, int]] = []
+        for path, rel in batch:
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                report.rejections.append(Rejection(rel, "unreadable", f"cannot stat file: {exc.strerror or exc}"))
+                continue
+            e = known.get(rel)
+            if e and e.status != "pending" and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.kind != "duplicate":
+                report.unchanged += 1
+                if e.status == "rejected":
+                    report.rejections.append(Rejection(rel, e.kind or "rejected", e.reason or ""))
+                continue
+            todo.append((path, rel, st.st_size, st.st_mtime_ns))
+        manifest.saw([rel for _, rel in batch], todo)
+        todo_count += len(todo)
+
+    batch: list[tuple[str, str]] = []
+    for item in scan(source):
+        report.read += 1
+        batch.append(item)
+        if len(batch) >= page:
+            check(batch)
+            batch = []
+    if batch:
+        check(batch)
+    return todo_count
+
+
+def _outcomes(
+    todo: Iterable[tuple[str, str, int, int]], count: int, opts: Options, pool: ProcessPoolExecutor | None
+) -> Iterator[FileOutcome]:
+    """Outcomes in file order. ``todo`` is consumed as chunks are submitted and at
+    most a few chunks are in flight, so memory stays flat however many files there
+    are and however slow the engine is to write."""
     if pool is None:
-        for a in args:
-            yield process_file(*a)
+        for p, rel, size, mtime in todo:
+            yield process_file(p, rel, size, mtime, opts.max_bytes)
         return
     workers = opts.workers or os.cpu_count() or 1
-    chunk = max(1, min(64, len(args) // (workers * 8) or 1))
+    chunk = max(1, min(64, count // (workers * 8) or 1))
     pending: deque = deque()
-    for start in range(0, len(args), chunk):
-        pending.append(pool.submit(_process_many, args[start : start + chunk]))
+    items = iter(todo)
+    while True:
+        args = [(p, rel, size, mtime, opts.max_bytes) for p, rel, size, mtime in itertools.islice(items, chunk)]
+        if not args:
+            break
+        pending.append(pool.submit(_process_many, args))
         if len(pending) >= workers * 4:
             yield from pending.popleft().result()
     while pending:
@@ -181,44 +233,24 @@ def run(
     writer = None
     pool: ProcessPoolExecutor | None = None
     try:
-        known = manifest.all()
         physical = engine.physical_index()
         if not rebuild and (physical is None or manifest.get_meta("physical") != physical):
             # The manifest describes another index (or none): trust nothing in it.
-            if known:
+            if manifest.counts():
                 log.warning("manifest does not match index %s; re-checking every file", physical)
             manifest.reset()
-            known = {}
 
-        seen: set[str] = set()
-        todo: list[tuple[str, str, int, int]] = []
-        for path, rel in scan(source):
-            report.read += 1
-            seen.add(rel)
-            try:
-                st = os.stat(path)
-            except OSError as exc:
-                report.rejections.append(Rejection(rel, "unreadable", f"cannot stat file: {exc.strerror or exc}"))
-                continue
-            e = known.get(rel)
-            if e and e.status != "pending" and e.size == st.st_size and e.mtime_ns == st.st_mtime_ns and e.kind != "duplicate":
-                report.unchanged += 1
-                if e.status == "rejected":
-                    report.rejections.append(Rejection(rel, e.kind or "rejected", e.reason or ""))
-                continue
-            todo.append((path, rel, st.st_size, st.st_mtime_ns))
-        gone = sorted(set(known) - seen) if opts.delete else []
-        del seen
-        log.info("scanned %s: %d post files; manifest knows %d", source, report.read, len(known))
-
-        log.info("%d files to process, %d unchanged, %d gone", len(todo), report.unchanged, len(gone))
+        todo_count = _plan(manifest, source, report)
+        gone = manifest.unseen() if opts.delete else []
+        log.info("scanned %s: %d post files", source, report.read)
+        log.info("%d files to process, %d unchanged, %d gone", todo_count, report.unchanged, len(gone))
         if opts.dry_run:
-            report.would_delete = gone
-            report.indexed = sum(1 for _ in todo)
+            report.would_delete = [e.path for e in gone]
+            report.indexed = todo_count
             return report
 
         load_user_dict(settings.user_dict)  # for files processed in this process
-        pool = _start_pool(len(todo), opts, settings)
+        pool = _start_pool(todo_count, opts, settings)
         writer = engine.writer(rebuild=rebuild)
         if not rebuild:  # before any write: a crash must not make the next run distrust this manifest
             manifest.set_meta("physical", engine.physical_index() or "")
@@ -227,54 +259,65 @@ def run(
         pending_content: dict[str, str] = {}
         done = 0
 
-        def flush() -> None:
-            nonlocal batch
-            if not batch:
-                return
-            arts = [o.article for o in batch if o.article is not None]
-            # Write-ahead: the manifest learns which ids are about to land before
-            # the engine does, so a crash can never leave an id it does not know.
-            manifest.record(
-                Entry(o.relpath, o.size, o.mtime_ns, "", o.article.article.id, None, "pending", None, None)
-                for o in batch
-                if o.article
-            )
-            refused = dict(writer.upsert(arts))
-            writer.commit()
-            log.info("committed a batch of %d articles (%d refused by the engine)", len(arts), len(refused))
-            entries = []
-            for o in batch:
-                a = o.article
-                if a is not None and a.article.id in refused:
-                    o.kind, o.reason, o.article = "engine", refused[a.article.id], None
-                    report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
-                    report.indexed -= 1
-                if o.article is not None:
-                    entries.append(
-                        Entry(
-                            o.relpath,
-                            o.size,
-                            o.mtime_ns,
-                            o.file_hash,
-                            a.article.id,
-                            a.article.content_hash,
-                            "indexed",
-                            None,
-                            None,
-                        )
-                    )
-                else:
-                    entries.append(Entry(o.relpath, o.size, o.mtime_ns, o.file_hash, None, None, "rejected", o.kind, o.reason))
-            manifest.record(entries)
-            pending_ids.clear()
-            pending_content.clear()
-            batch = []
+        # Written but not yet committed: only manifest entries (no article text), so
+        # a long commit interval costs little memory.
+        uncommitted: list[Entry] = []
+        last_commit = time.monotonic()
 
-        for o in _outcomes(todo, opts, pool):
+        def flush(final: bool = False) -> None:
+            """Send the batch to the engine; commit when enough has piled up.
+
+            Commits are what make writes durable and visible, and they are not
+            free (a tantivy segment, an Elasticsearch refresh): one every
+            ``commit_docs`` articles or ``commit_seconds`` seconds, not per batch.
+            Crash safety does not depend on it: every id is in the manifest as
+            "pending" before it reaches the engine, and only becomes "indexed"
+            after the commit that holds it.
+            """
+            nonlocal batch, last_commit
+            if batch:
+                arts = [o.article for o in batch if o.article is not None]
+                # Write-ahead: the manifest learns which ids are about to land before
+                # the engine does, so a crash can never leave an id it does not know.
+                manifest.record(
+                    Entry(o.relpath, o.size, o.mtime_ns, "", o.article.article.id, None, "pending", None, None)
+                    for o in batch
+                    if o.article
+                )
+                refused = dict(writer.upsert(arts)) if arts else {}
+                for o in batch:
+                    a = o.article
+                    if a is not None and a.article.id in refused:
+                        o.kind, o.reason, o.article = "engine", refused[a.article.id], None
+                        report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
+                        report.indexed -= 1
+                    if o.article is not None:
+                        art = o.article.article
+                        uncommitted.append(
+                            Entry(o.relpath, o.size, o.mtime_ns, o.file_hash, art.id, art.content_hash, "indexed", None, None)
+                        )
+                    else:
+                        uncommitted.append(
+                            Entry(o.relpath, o.size, o.mtime_ns, o.file_hash, None, None, "rejected", o.kind, o.reason)
+                        )
+                if refused:
+                    log.info("the engine refused %d of %d articles", len(refused), len(arts))
+                batch = []
+            due = len(uncommitted) >= opts.commit_docs or time.monotonic() - last_commit >= opts.commit_seconds
+            if uncommitted and (final or due):
+                writer.commit()
+                manifest.record(uncommitted)
+                log.info("committed %d files", len(uncommitted))
+                uncommitted.clear()
+                pending_ids.clear()
+                pending_content.clear()
+                last_commit = time.monotonic()
+
+        for o in _outcomes(manifest.iter_todo(), todo_count, opts, pool):
             done += 1
             if progress:
-                progress(done, len(todo))
-            prior = known.get(o.relpath)
+                progress(done, todo_count)
+            prior = manifest.get(o.relpath)
             if o.article is not None:
                 a = o.article.article
                 if prior and prior.status == "indexed" and prior.file_hash == o.file_hash and prior.id == a.id:
@@ -312,24 +355,31 @@ def run(
             batch.append(o)
             if len(batch) >= opts.batch_size:
                 flush()
-        flush()
+        flush(final=True)
 
         if gone:
             live = ("indexed", "pending")  # a pending id may have reached the engine before a crash
-            writer.delete(known[p].id for p in gone if known[p].id and known[p].status in live)
+            writer.delete(e.id for e in gone if e.id and e.status in live)
             writer.commit()
-            manifest.forget(gone)
-            report.deleted = sum(1 for p in gone if known[p].status in live)
+            manifest.forget(e.path for e in gone)
+            report.deleted = sum(1 for e in gone if e.status in live)
 
         if rebuild:
             writer.publish(keep_old=opts.keep_old)
             log.info("rebuilt index is live: %s", engine.physical_index())
+        else:
+            writer.close()
         writer = None
         report.index = engine.physical_index()
         manifest.set_meta("physical", report.index or "")
     except BaseException:
         if writer is not None and rebuild:
             writer.abort()
+        elif writer is not None:
+            try:
+                writer.close()  # what was committed stays; background settings are restored
+            except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+                log.warning("could not close the writer cleanly: %s", exc)
         raise
     finally:
         if pool is not None:

@@ -166,7 +166,19 @@ def test_killed_reindex_leaves_readers_on_the_old_index(settings, tmp_path):
     baseline = searcher.search(SearchRequest(q="经济")).total
 
     env = _cli_env(settings)
-    cmd = [sys.executable, "-m", "indexer.cli", "reindex", str(folder), "--batch-size", "50", "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "indexer.cli",
+        "reindex",
+        str(folder),
+        "--batch-size",
+        "50",
+        "--commit-every",
+        "100",
+        "--workers",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and not _rebuild_started(settings, engine, old):
@@ -274,7 +286,7 @@ def test_sigkill_at_random_points_then_rerun_gives_exactly_the_right_documents(s
     folder = tmp_path / "posts"
     write_corpus(folder, 700, seed=28)
     env = _cli_env(settings)
-    cmd = [sys.executable, "-m", "indexer.cli", "index", str(folder), "--batch-size", "40"]
+    cmd = [sys.executable, "-m", "indexer.cli", "index", str(folder), "--batch-size", "40", "--commit-every", "80"]
     rng = random.Random(7)
     for delay in (rng.uniform(0.5, 2.0), rng.uniform(1.5, 4.0), rng.uniform(2.5, 6.0)):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -314,3 +326,37 @@ def test_symlink_loops_and_unreadable_files_are_reported(settings, tmp_path):
     if os.geteuid() != 0:  # root reads any file
         assert kinds["2020-01-01-locked.md"] == "unreadable"
     assert report.indexed >= 5 and not any(p.startswith("sub/up") for p in kinds)
+
+
+def test_facet_counts_follow_each_commit(settings, tmp_path):
+    """Counts may be cached, but never outlive the index they were counted on."""
+    folder = tmp_path / "posts"
+    write_corpus(folder, 120, seed=31)
+    run(settings, folder)
+    engine = open_engine(settings)
+    searcher = Searcher(engine, settings)
+    req = SearchRequest.from_args({"q": "经济"})
+
+    def tag_counts() -> tuple[int, dict[str, int]]:
+        res = searcher.search(req)
+        return res.total, {v.value: v.count for f in ("tag", "category", "date") for v in res.facets[f].values}
+
+    total, tags = tag_counts()
+    assert tag_counts() == (total, tags)  # asked twice: the same answer (a cache hit on tantivy)
+    if settings.engine == "tantivy":
+        assert engine.facet_cache.hits >= 1
+    new = folder / "2024-12-30-cache-check.md"
+    new.write_text(
+        "---\ntitle: 经济新闻缓存检查\ndate: 2024-12-30 10:00:00 +0800\ncategories: [财经]\ntags: [缓存标签]\n---\n"
+        "<p>经济数据发布。</p>\n",
+        encoding="utf-8",
+    )
+    run(settings, folder)
+    total2, tags2 = tag_counts()
+    assert total2 == total + 1
+    assert tags2["2024"] == tags.get("2024", 0) + 1
+    assert tags2["财经"] == tags.get("财经", 0) + 1
+    new.unlink()
+    run(settings, folder)
+    assert tag_counts() == (total, tags)
+    engine.close()
