@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=500, help="indexer batch size (indexer.pipeline.Options.batch_size)")
     ap.add_argument("--repeat", type=int, default=1, help="repeat each timed phase and report the median")
     ap.add_argument("--skip-bare", action="store_true", help="skip (a), (a') and (b)")
+    ap.add_argument("--skip-dropped", action="store_true", help="skip (a'), the cost-of-shipping phase")
     ap.add_argument("--skip-single", action="store_true", help="skip (b), the slowest bare phase")
     ap.add_argument("--wait-quiet", type=float, default=0, help="wait up to this many seconds for other busy processes to finish")
     ap.add_argument("--json", help="write the JSON here (default: bench/out/index-<label>-<time>.json)")
@@ -312,10 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         if not a.skip_bare:
             B.log(f"(a) bare pipeline, {workers} workers")
             phases["bare_parallel"] = timed("bare_parallel", {"args": args, "workers": workers, "discard": False}, a.repeat)
-            B.log(f"(a') bare pipeline, {workers} workers, results discarded in the workers")
-            phases["bare_parallel_discard"] = timed(
-                "bare_parallel", {"args": args, "workers": workers, "discard": True}, a.repeat
-            )
+            if not a.skip_dropped:
+                B.log(f"(a') bare pipeline, {workers} workers, results discarded in the workers")
+                phases["bare_parallel_discard"] = timed(
+                    "bare_parallel", {"args": args, "workers": workers, "discard": True}, a.repeat
+                )
             if not a.skip_single:
                 B.log("(b) bare pipeline, one core")
                 phases["bare_single"] = timed("bare_single", {"args": args}, a.repeat)

@@ -11,6 +11,8 @@ warm-up, the same query mix in these modes:
                    values with their toggle requests, date trail (what the app calls)
   app_html         Flask test client, GET /?... (the full HTML page)
   app_json         Flask test client, GET /api/search?... (the JSON twin)
+  app_html_cold    app_html with the facet-count cache off (SEARCH_FACET_CACHE=0): every
+                   request counts its facets, as a query seen for the first time does
 
 The mix: one- and two-word queries made of words from the titles (relevance, first
 page), each with and without a tag filter (the query's own top tag), plus the empty
@@ -37,7 +39,7 @@ from urllib.parse import urlencode
 
 import _benchlib as B
 
-MODES = ("engine_nofacets", "engine_facets", "searcher", "app_html", "app_json")
+MODES = ("engine_nofacets", "engine_facets", "searcher", "app_html", "app_json", "app_html_cold")
 META = "bench-search.json"
 
 
@@ -155,7 +157,7 @@ def url_of(path: str, args: dict[str, Any]) -> str:
 # -- timing -----------------------------------------------------------------------------------------
 
 
-def make_calls(engine, settings, app_client) -> dict[str, Any]:
+def make_calls(engine, settings, app_client, cold_client) -> dict[str, Any]:
     from searchcore.search import Searcher, SearchRequest
 
     searcher = Searcher(engine, settings)
@@ -171,8 +173,8 @@ def make_calls(engine, settings, app_client) -> dict[str, Any]:
     def core(args):
         return searcher.search(SearchRequest.from_args(args)).total
 
-    def app_html(args):
-        resp = app_client.get(url_of("/", args))
+    def page(client, args):
+        resp = client.get(url_of("/", args))
         if resp.status_code != 200:
             raise RuntimeError(f"GET / answered {resp.status_code}")
         return len(resp.data)
@@ -187,8 +189,9 @@ def make_calls(engine, settings, app_client) -> dict[str, Any]:
         "engine_nofacets": engine_nofacets,
         "engine_facets": engine_facets,
         "searcher": core,
-        "app_html": app_html,
+        "app_html": lambda args: page(app_client, args),
         "app_json": app_json,
+        "app_html_cold": lambda args: page(cold_client, args),
     }
 
 
@@ -227,7 +230,8 @@ def run_engine(engine_name: str, settings, mix: list[dict], modes: list[str], wa
     if app.config["SETTINGS"] != settings:
         B.log("warning: the app's settings differ from the core's (environment variables?)")
     client = app.test_client()
-    calls = make_calls(engine, settings, client)
+    cold = create_app({"SETTINGS_OVERRIDES": {**overrides, "facet_cache": 0}, "TESTING": True}).test_client()
+    calls = make_calls(engine, settings, client, cold)
     # What each query finds (and a check that the app and the core agree).
     searcher = Searcher(engine, settings)
     totals = []
