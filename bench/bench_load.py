@@ -101,13 +101,19 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     ap.add_argument("--duration", type=int, default=15, help="seconds per concurrency level")
     ap.add_argument("--connections", type=int, nargs="+", default=[2, 4, 8, 16])
+    ap.add_argument("--engine", default=os.environ.get("SEARCH_ENGINE", "tantivy"), help="SEARCH_ENGINE for the app")
+    ap.add_argument(
+        "--facet-cache", type=int, help="SEARCH_FACET_CACHE for the app (0: every request counts its facets; default: the app's)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
     port = free_port()
-    env = dict(os.environ, SEARCH_DATA_DIR=str(args.data_dir), SEARCH_INDEX=args.index)
+    env = dict(os.environ, SEARCH_DATA_DIR=str(args.data_dir), SEARCH_INDEX=args.index, SEARCH_ENGINE=args.engine)
+    if args.facet_cache is not None:
+        env["SEARCH_FACET_CACHE"] = str(args.facet_cache)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -149,7 +155,11 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(10)
-    print(f"\n{docs} articles, gunicorn {args.workers} sync workers, wrk 1 thread, {args.duration} s per level")
+    cache = "default" if args.facet_cache is None else args.facet_cache
+    print(
+        f"\n{docs} articles on {args.engine}, facet cache {cache}, gunicorn {args.workers} sync workers, "
+        f"wrk 1 thread, {args.duration} s per level"
+    )
     print("| connections | requests/s | p50 ms | p90 ms | p99 ms | requests | errors |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
@@ -160,7 +170,8 @@ def main() -> int:
     print(f"worker USS (MB): {uss}")
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (args.out / f"load-{stamp}.json").write_text(json.dumps({"docs": docs, "results": results, "uss_mb": uss}, indent=1))
+    summary = {"docs": docs, "engine": args.engine, "facet_cache": cache, "results": results, "uss_mb": uss}
+    (args.out / f"load-{stamp}.json").write_text(json.dumps(summary, indent=1))
     return 0
 
 

@@ -360,3 +360,32 @@ def test_facet_counts_follow_each_commit(settings, tmp_path):
     run(settings, folder)
     assert tag_counts() == (total, tags)
     engine.close()
+
+
+def test_an_index_from_before_the_pairs_fields_asks_for_a_reindex(settings, tmp_path):
+    """Upgrading: an old index is refused with the command that fixes it, and that command does."""
+    import tantivy
+
+    from searchcore.engines.base import EngineError, IndexMissing
+
+    folder = tmp_path / "posts"
+    write_corpus(folder, 30, seed=32)
+    engine = open_engine(settings)
+    old = f"{settings.index}-20200101000000000000"
+    if settings.engine == "tantivy":
+        sb = tantivy.SchemaBuilder()
+        sb.add_text_field("id", stored=True, tokenizer_name="raw")
+        (engine.root / old).mkdir(parents=True)
+        tantivy.Index(sb.build(), path=str(engine.root / old))
+        engine.set_current(old)
+        with pytest.raises(IndexMissing, match="indexer reindex"):
+            engine.search(Searcher(engine, settings).engine_query(SearchRequest(q="经济")))
+    else:
+        engine.es.indices.create(index=old, mappings={"properties": {"body_chars": {"type": "text"}}})
+        engine.es.indices.put_alias(index=old, name=settings.index)
+    with pytest.raises(EngineError, match="indexer reindex"):
+        run(settings, folder)
+    report = run(settings, folder, rebuild=True)
+    assert report.indexed == 30 and engine.physical_index() != old
+    assert Searcher(engine, settings).search(SearchRequest(q="经济")).total > 0
+    engine.close()
