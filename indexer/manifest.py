@@ -124,9 +124,7 @@ class Manifest:
 
     def unseen(self) -> list[Entry]:
         """Entries whose files this scan did not find (deleted from the folder)."""
-        rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM files WHERE path NOT IN (SELECT path FROM temp.seen) ORDER BY path"
-        )
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE path NOT IN (SELECT path FROM temp.seen) ORDER BY path")
         return [Entry(*r) for r in rows]
 
     def owner_of_content(self, content_hash: str) -> tuple[str, str] | None:
