@@ -26,7 +26,14 @@ if [ ! -d "$corpus" ] || [ "$(find "$corpus" -type f | wc -l)" -lt "$posts" ]; t
   python -m searchcore.synthetic "$corpus" -n "$posts" --seed 7 --broken 0.01
 fi
 echo "demo: indexing (the few rejected files are the deliberately broken ones)"
-indexer index "$corpus" || [ $? -eq 1 ]
+rc=0
+indexer index "$corpus" || rc=$?
+if [ "$rc" -eq 3 ]; then  # e.g. an index left by an older version: rebuild it
+  echo "demo: the index could not be updated; rebuilding it with indexer reindex"
+  rc=0
+  indexer reindex "$corpus" || rc=$?
+fi
+[ "$rc" -le 1 ] || exit "$rc"
 echo
 echo "demo: open http://127.0.0.1:$port/  (Ctrl-C to stop)"
 exec gunicorn --bind "127.0.0.1:$port" --workers 2 --access-logfile - 'searchapp:create_app()'
