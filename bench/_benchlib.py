@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -398,6 +398,15 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def finish(results: dict[str, Any], report: Callable[[dict[str, Any]], None], out: str | Path) -> None:
+    """How every timed benchmark ends: the load average now, the printed tables,
+    the JSON with everything."""
+    results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    report(results)
+    write_json("", results, str(out))
+    log(f"JSON written to {out}")
 
 
 def write_json(name: str, data: dict[str, Any], out: str | None = None) -> Path:

@@ -324,11 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         for engine in engines:
             B.log(f"(c) full indexing into {engine}, workers={a.workers or 'default'}")
             results["engines"][engine] = full_run(engine, corpus, work, url, a.workers, a.batch_size, a.repeat)
-        results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-        print_report(results)
         out = a.json or B.OUT / f"index-{_slug(label, a)}-{B.stamp()}.json"
-        B.write_json("", results, str(out))
-        B.log(f"JSON written to {out}")
+        B.finish(results, print_report, out)
     finally:
         if a.keep:
             B.log(f"kept {work}")

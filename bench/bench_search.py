@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import tempfile
 import time
@@ -353,11 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         for e in engines:
             results["engines"][e] = run_engine(e, settings[e], mix, modes, warmup, a.requests)
-        results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-        print_report(results)
         out = a.json or B.OUT / f"search-{'corpus' if a.corpus else f'synthetic{a.posts}'}-{B.stamp()}.json"
-        B.write_json("", results, str(out))
-        B.log(f"JSON written to {out}")
+        B.finish(results, print_report, out)
     finally:
         if not a.data_dir or a.drop:
             if a.data_dir and (data_dir / META).exists():  # also what an earlier run left there

@@ -70,10 +70,6 @@ class Manifest:
     def reset(self) -> None:
         self.db.execute("DELETE FROM files")
 
-    def all(self) -> dict[str, Entry]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files")
-        return {r[0]: Entry(*r) for r in rows}
-
     def get(self, path: str) -> Entry | None:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE path=?", (path,)).fetchone()
         return Entry(*row) if row else None

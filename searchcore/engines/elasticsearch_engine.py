@@ -82,6 +82,12 @@ class ElasticsearchWriter:
         self.index = index
         self.rebuild = rebuild
         self.written: set[str] = set()
+        if not rebuild:
+            # Refresh only at our commits while this writer runs: Elasticsearch's
+            # one-second refresh would otherwise cut a tiny segment every second of
+            # a long run, and merging them back costs more than writing them. (A
+            # rebuild's new index is created with refresh off.)
+            self._set_refresh("-1")
 
     def upsert(self, docs: Iterable[IndexedArticle]) -> list[tuple[str, str]]:
         refused: list[tuple[str, str]] = []
@@ -163,12 +169,6 @@ class ElasticsearchWriter:
                 self.es.indices.delete(index=self.index, ignore_unavailable=True)
             except Exception as exc:  # noqa: BLE001 - best effort; the alias never moved
                 log.warning("could not delete unfinished index %s: %s", self.index, exc)
-
-    def pause_refresh(self) -> None:
-        """Refresh only at our commits while this writer runs: Elasticsearch's
-        one-second refresh would otherwise cut a tiny segment every second of a
-        long run, and merging them back costs more than writing them."""
-        self._set_refresh("-1")
 
     def close(self) -> None:
         if not self.rebuild:
@@ -256,17 +256,13 @@ class ElasticsearchEngine:
                     self.es.indices.update_aliases,
                     actions=[{"add": {"index": name, "alias": self.alias, "is_write_index": True}}],
                 )
-                w = ElasticsearchWriter(self, name, rebuild=False)
-                w.pause_refresh()
-                return w
+                return ElasticsearchWriter(self, name, rebuild=False)
             return ElasticsearchWriter(self, name, rebuild=True)
         mapping = self._call(self.es.indices.get_mapping, index=current)
         props = next(iter(mapping.values()), {}).get("mappings", {}).get("properties", {})
         if "body_pairs" not in props:
             raise EngineError(f"the index {current} was built by an older version; run `indexer reindex PATH` to rebuild it")
-        w = ElasticsearchWriter(self, current, rebuild=False)
-        w.pause_refresh()
-        return w
+        return ElasticsearchWriter(self, current, rebuild=False)
 
     def to_source(self, ia: IndexedArticle) -> dict[str, Any]:
         src = stored_values(ia)

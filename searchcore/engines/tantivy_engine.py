@@ -105,14 +105,14 @@ def _field_names(folder: Path) -> set[str]:
 
 
 class TantivyWriter:
-    def __init__(self, engine: TantivyEngine, folder: Path, rebuild: bool, fresh: bool | None = None) -> None:
+    def __init__(self, engine: TantivyEngine, folder: Path, rebuild: bool) -> None:
         self.engine = engine
         self.folder = folder
         self.rebuild = rebuild
         # A folder created for this writer holds nothing to replace: skip the
         # delete-by-id before each add (tantivy applies every delete to every
         # segment at each commit, a cost that grows with the index).
-        self.fresh = rebuild if fresh is None else fresh
+        self.fresh = rebuild
         self.index = _register(tantivy.Index(engine.schema, path=str(folder), reuse=True))
         try:
             self._w = self.index.writer(heap_size=200_000_000, num_threads=1)
