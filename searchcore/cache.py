@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -28,9 +28,10 @@ class GenerationCache(Generic[V]):
         self.hits = 0
         self.misses = 0
 
-    def get_or_compute(self, generation: Hashable, key: Hashable, compute: Callable[[], V]) -> V:
+    def get(self, generation: Hashable, key: Hashable) -> V | None:
+        """The value for ``key`` in this generation, or None (a miss)."""
         if self.size <= 0:
-            return compute()
+            return None
         with self._lock:
             if generation != self._generation:
                 self._data.clear()
@@ -39,14 +40,18 @@ class GenerationCache(Generic[V]):
                 self._data.move_to_end(key)
                 self.hits += 1
                 return self._data[key]
-        value = compute()  # outside the lock: a slow count must not block other threads
-        with self._lock:
             self.misses += 1
+            return None
+
+    def put(self, generation: Hashable, key: Hashable, value: V) -> None:
+        """Keep ``value`` unless the index moved on while it was computed."""
+        if self.size <= 0:
+            return
+        with self._lock:
             if generation == self._generation:
                 self._data[key] = value
                 while len(self._data) > self.size:
                     self._data.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:

@@ -61,6 +61,7 @@ class Settings:
     recency_weight: float = 0.1
     recency_scale_days: float = 365.0
     facet_cache: int = 2048  # facet-count sets kept per process; 0 turns the cache off
+    search_threads: int = 2  # threads one tantivy search may use (slices of a large query, facet counts); 1 = none
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Settings:
@@ -92,6 +93,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         recency_weight=_float(env, "SEARCH_RECENCY_WEIGHT", 0.1),
         recency_scale_days=_float(env, "SEARCH_RECENCY_SCALE_DAYS", 365.0),
         facet_cache=_int(env, "SEARCH_FACET_CACHE", 2048, 0, 1_000_000),
+        search_threads=_int(env, "SEARCH_THREADS", min(4, os.cpu_count() or 1), 1, 64),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:
