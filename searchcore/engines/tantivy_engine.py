@@ -92,6 +92,23 @@ def freshness(dt: datetime) -> float:
     return min(1.0, max(0.0, years / 40.0))
 
 
+def idle_cores() -> int:
+    """Cores with nothing to run at this instant, besides the caller's own.
+
+    From the kernel's run queue (the fourth field of /proc/loadavg counts the
+    runnable threads, the caller among them). A reader alone on the machine gets
+    the second core; under load every core is busy with other readers and
+    slicing would only add its own filters' work. Without /proc: assume none.
+    """
+    try:
+        with open("/proc/loadavg", "rb") as fh:
+            running = int(fh.read().split()[3].split(b"/")[0])
+        cores = len(os.sched_getaffinity(0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+    return max(0, cores - running)
+
+
 def _register(index: tantivy.Index) -> tantivy.Index:
     """Our streams arrive space-joined: split them on whitespace, nothing else
     (no lower-casing or length limit: analysis already normalized them)."""
@@ -204,6 +221,7 @@ class TantivyEngine:
         self.slice_min_docs = SLICE_MIN_DOCS
         self.slice_min_visits = SLICE_MIN_VISITS
         self.sliced = 0  # searches answered in slices (tests check the path ran)
+        self.idle_cores = idle_cores
 
     # -- alias ------------------------------------------------------------
     @property
@@ -468,7 +486,8 @@ class TantivyEngine:
     def _top(
         self, searcher: tantivy.Searcher, query: tantivy.Query, q: EngineQuery, order: dict[str, Any], generation: tuple
     ) -> tuple[list[tuple[Any, Any]], int]:
-        """The requested page of hits and the total, whole or in date slices.
+        """The requested page of hits and the total, whole or in date slices (when
+        the query is large and a core is idle).
 
         Each slice returns its own best ``offset + limit``; merged by the same key
         (score, or date) with ties broken by slice then rank, the order is total
@@ -481,7 +500,7 @@ class TantivyEngine:
             points = [p for p in points if p > q.date_from]
         if q.date_to:
             points = [p for p in points if p < q.date_to]
-        if not points or self._visits(searcher, q) < self.slice_min_visits:
+        if not points or self._visits(searcher, q) < self.slice_min_visits or self.idle_cores() < 1:
             res = searcher.search(query, limit, count=True, offset=q.offset, **order)
             return res.hits, int(res.count or 0)
         Q, Must = tantivy.Query, tantivy.Occur.Must
