@@ -388,6 +388,8 @@ class Searcher:
             trail.append((f"{a.month}月", req.with_(date_from=first, date_to=last)))
         return trail
 
+    RELAX_BUDGET_S = 0.15
+
     def relaxations(self, req: SearchRequest) -> list[Relaxation]:
         """For zero results: how many hits dropping each word or filter would bring."""
         options: list[tuple[str, SearchRequest]] = []
@@ -410,9 +412,19 @@ class Searcher:
             for t in terms:
                 if not t.negate:
                     options.append((f"只搜索“{t.text}”", bare.with_(q=f'"{t.text}"' if t.exact else t.text)))
-        out = []
+        # A page with no results must not cost much more than one with results:
+        # at most a dozen counts, each distinct request once (dropping one of two
+        # words is searching the other alone), stopped by a time budget.
+        deadline = time.monotonic() + self.RELAX_BUDGET_S
+        out: list[Relaxation] = []
+        counted: set[SearchRequest] = set()
         for label, r in options[:12]:
-            total = self.engine.search(self.engine_query(r, limit=1, facets=False)).total
+            if r in counted:
+                continue
+            if time.monotonic() > deadline:
+                break
+            counted.add(r)
+            total = self.engine.search(self.engine_query(r, limit=0, facets=False)).total
             if total:
                 out.append(Relaxation(label, r, total))
         out.sort(key=lambda x: -x.total)
@@ -430,7 +442,9 @@ class Searcher:
         terms = tuple(t for w in words for t in parse_query(w)[:1])
         if not terms:
             return []
-        eq = EngineQuery(terms=terms, any_terms=True, limit=limit + 1, title_boost=self.settings.title_boost)
+        eq = EngineQuery(
+            terms=terms, any_terms=True, body_words_only=True, limit=limit + 1, title_boost=self.settings.title_boost
+        )
         res = self.engine.search(eq)
         matcher = build_matcher(terms)
         return [self._hit(h.doc, matcher, h.score) for h in res.hits if h.doc["id"] != doc["id"]][:limit]

@@ -256,3 +256,24 @@ def test_sliced_search_answers_exactly_like_the_whole_index(indexed, truth, thre
     assert sliced.sliced >= 3 * len(cases)
     whole.close()
     sliced.close()
+
+
+def test_relaxations_count_each_request_once_and_find_what_they_promise(indexed):
+    s, engine = indexed
+    asked: list[tuple] = []
+
+    class Counting:  # the real engine, with its searches recorded
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+        def search(self, q):
+            asked.append((q.terms, tuple(sorted(q.filters.items())), q.date_from, q.date_to))
+            return engine.search(q)
+
+    searcher = Searcher(Counting(), s)
+    res = searcher.search(SearchRequest.from_args({"q": "春运 屿屿屿"}))  # the second word is in no article
+    assert res.total == 0
+    # 去掉“屿屿屿” and 只搜索“春运” are one request: counted once, offered once
+    assert len(asked) == len(set(asked)) == 3  # the search, then 屿屿屿 alone, then 春运 alone
+    assert [r.request.q for r in res.relaxations] == ["春运"]
+    assert res.relaxations[0].total == Searcher(engine, s).search(res.relaxations[0].request).total > 0

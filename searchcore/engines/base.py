@@ -68,6 +68,9 @@ class EngineQuery:
     recency_weight: float = 0.0
     explain: bool = False
     any_terms: bool = False  # OR the terms (related articles) instead of AND
+    # Bodies match whole words only, not any substring (related articles): the
+    # substring clause over bodies is a phrase of pairs, the costliest one at scale.
+    body_words_only: bool = False
 
     def without_filter(self, name: str | None) -> EngineQuery:
         if name is None:

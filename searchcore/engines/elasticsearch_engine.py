@@ -279,7 +279,7 @@ class ElasticsearchEngine:
 
     # -- queries --------------------------------------------------------------
     @staticmethod
-    def _term_query(t: Term, boost: float) -> dict:
+    def _term_query(t: Term, boost: float, body_words_only: bool = False) -> dict:
         def chars(field: str, b: float) -> dict:
             if len(t.chars) == 1:
                 return {"term": {field + "_chars": {"value": t.chars[0], "boost": b}}}
@@ -293,7 +293,7 @@ class ElasticsearchEngine:
                 return {"term": {field: {"value": t.words[0].replace(" ", "_"), "boost": b}}}
             return {"bool": {"must": [{"term": {field: w.replace(" ", "_")}} for w in t.words], "boost": b}}
 
-        should = [chars("title", boost), chars("body", 1.0)]
+        should = [chars("title", boost)] if body_words_only else [chars("title", boost), chars("body", 1.0)]
         if t.words:
             should += [words("title_words", boost * 2), words("body_words", 2.0)]
         return {"bool": {"should": should, "minimum_should_match": 1}}
@@ -301,7 +301,7 @@ class ElasticsearchEngine:
     def _text_query(self, q: EngineQuery) -> dict:
         must, must_not, should = [], [], []
         for t in q.terms:
-            clause = self._term_query(t, q.title_boost)
+            clause = self._term_query(t, q.title_boost, q.body_words_only)
             (must_not if t.negate else should if q.any_terms else must).append(clause)
         body: dict[str, Any] = {}
         if must:

@@ -362,7 +362,7 @@ class TantivyEngine:
         return out
 
     # -- queries --------------------------------------------------------------
-    def _term_query(self, t: Term, boost: float) -> tantivy.Query:
+    def _term_query(self, t: Term, boost: float, body_words_only: bool = False) -> tantivy.Query:
         Q = tantivy.Query
         s = self.schema
         Should = tantivy.Occur.Should
@@ -385,10 +385,9 @@ class TantivyEngine:
                 return Q.term_query(s, field, t.words[0])
             return Q.boolean_query([(tantivy.Occur.Must, Q.term_query(s, field, w)) for w in t.words])
 
-        clauses = [
-            (Should, Q.boost_query(chars("title"), boost)),
-            (Should, chars("body")),
-        ]
+        clauses = [(Should, Q.boost_query(chars("title"), boost))]
+        if not body_words_only:
+            clauses.append((Should, chars("body")))
         if t.words:
             # Whole words rank above partial (char) matches, titles above bodies.
             clauses.append((Should, Q.boost_query(words("title_words"), boost * 2)))
@@ -422,7 +421,7 @@ class TantivyEngine:
         clauses: list[tuple[Any, tantivy.Query]] = []
         positive = tantivy.Occur.Should if q.any_terms else Must
         for t in q.terms:
-            clauses.append((MustNot if t.negate else positive, self._term_query(t, q.title_boost)))
+            clauses.append((MustNot if t.negate else positive, self._term_query(t, q.title_boost, q.body_words_only)))
         if with_filters:
             # A filter decides membership only: scored 0, as in Elasticsearch's filter
             # context (a constant added before the recency multiplier would reorder hits).
@@ -472,7 +471,9 @@ class TantivyEngine:
         for t in q.terms:
             if t.negate:
                 continue
-            if len(t.chars) == 1:
+            if q.body_words_only:
+                sizes.append(min((searcher.doc_freq("body_words", w) for w in t.words), default=0))
+            elif len(t.chars) == 1:
                 sizes.append(searcher.doc_freq("body_chars", t.chars[0]))
             elif len(t.pairs) == 1:
                 sizes.append(searcher.doc_freq("body_pairs", t.pairs[0]))
@@ -493,7 +494,11 @@ class TantivyEngine:
         (score, or date) with ties broken by slice then rank, the order is total
         and the same for every page size, so pages never overlap or skip.
         """
-        limit = max(1, q.limit)
+        if q.limit <= 0:
+            # Only the total (a relaxation's count): counted unscored, no top-k to keep.
+            res = searcher.aggregate(query, {"n": {"value_count": {"field": "date"}}})
+            return [], int(res.get("n", {}).get("value") or 0)
+        limit = q.limit
         pool = self._executor()
         points = self._slice_points(searcher, generation) if pool and q.terms else []
         if q.date_from:
@@ -605,7 +610,7 @@ class TantivyEngine:
         facets = self._aggregate(searcher, q, generation) if q.facets else dict
         top, total = self._top(searcher, query, q, order, generation)
         hits = []
-        for key, addr in top if q.limit > 0 else []:
+        for key, addr in top:
             doc = self._from_document(searcher.doc(addr).to_dict())
             score = float(key) if "order_by_field" not in order else None
             expl = None
