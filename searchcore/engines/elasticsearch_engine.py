@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -342,20 +343,30 @@ class ElasticsearchEngine:
         return out
 
     def _body(self, q: EngineQuery) -> dict[str, Any]:
+        """The hits: text query, filters (scored 0), sort and page; no counts."""
+        query = self._text_query(q)
+        filters = self._filter_clauses(q)
+        if filters:
+            query = {"bool": {"must": [query], "filter": filters}}
         body: dict[str, Any] = {
-            "query": self._text_query(q),
+            "query": query,
             "track_total_hits": True,
             "from": q.offset,
             "size": q.limit,
             "_source": {"excludes": _TOKEN_FIELDS},
         }
-        post = self._filter_clauses(q)
-        if post:
-            body["post_filter"] = {"bool": {"filter": post}}
         if q.sort == "newest":
             body["sort"] = [{"date": "desc"}, {"id": "asc"}]
         elif q.sort == "oldest":
             body["sort"] = [{"date": "asc"}, {"id": "asc"}]
+        if q.explain:
+            body["explain"] = True
+        return body
+
+    def _facet_body(self, q: EngineQuery) -> dict[str, Any]:
+        """The facet counts, as a request of their own: unscored (filter context)
+        and with ``size: 0``, so Elasticsearch's shard request cache keeps them
+        until the next refresh, as tantivy's facet cache does."""
         aggs: dict[str, Any] = {}
         for f in q.facets:
             flt = self._filter_clauses(q, skip=f.own)  # disjunctive: ignore the facet's own filter
@@ -363,11 +374,30 @@ class ElasticsearchEngine:
             if f.order == "key":
                 terms["order"] = {"_key": "asc"}
             aggs[f.name] = {"filter": {"bool": {"filter": flt}} if flt else {"match_all": {}}, "aggs": {"v": {"terms": terms}}}
-        if aggs:
-            body["aggs"] = aggs
-        if q.explain:
-            body["explain"] = True
-        return body
+        unweighted = replace(q, recency_weight=0.0)  # scores are not needed for counting
+        query = {"bool": {"filter": [self._text_query(unweighted)]}} if q.terms else {"match_all": {}}
+        return {"query": query, "size": 0, "track_total_hits": False, "aggs": aggs}
+
+    def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several searches in one round trip (the node runs them in parallel)."""
+        searches: list[dict[str, Any]] = []
+        for body in bodies:
+            header: dict[str, Any] = {"index": self.alias}
+            if body.get("size") == 0 and "aggs" in body:
+                header["request_cache"] = True
+            searches += [header, body]
+        out = []
+        for r in self._call(self.es.msearch, searches=searches)["responses"]:
+            err = r.get("error")
+            if err is not None:
+                kind = err.get("type") if isinstance(err, dict) else str(err)
+                if kind == "index_not_found_exception":
+                    raise IndexMissing(f"no index {self.alias!r} in Elasticsearch: run `indexer index PATH` first")
+                if r.get("status") in (429, 502, 503, 504):
+                    raise EngineUnavailable(f"Elasticsearch is overloaded or unavailable: {err}")
+                raise EngineError(f"Elasticsearch error: {err}")
+            out.append(r)
+        return out
 
     def search(self, q: EngineQuery) -> EngineResult:
         t0 = time.perf_counter()
@@ -375,7 +405,10 @@ class ElasticsearchEngine:
         deep = q.offset + q.limit > self.window
         if deep:
             body.update({"from": 0, "size": 0})
-        res = self._call(self.es.search, index=self.alias, **body)
+        if q.facets:
+            res, counted = self._msearch([body, self._facet_body(q)])
+        else:
+            res, counted = self._call(self.es.search, index=self.alias, **body), {}
         raw_hits = self._search_after(q, body) if deep else res["hits"]["hits"]
         hits = [
             EngineHit(doc=self._from_source(h["_source"]), score=h.get("_score"), explanation=h.get("_explanation"))
@@ -383,7 +416,7 @@ class ElasticsearchEngine:
         ]
         facets = {}
         for f in q.facets:
-            buckets = res.get("aggregations", {}).get(f.name, {}).get("v", {}).get("buckets", [])
+            buckets = counted.get("aggregations", {}).get(f.name, {}).get("v", {}).get("buckets", [])
             facets[f.name] = [(b["key"], int(b["doc_count"])) for b in buckets]
         total = res["hits"]["total"]["value"]
         return EngineResult(total=int(total), hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000)
@@ -395,8 +428,6 @@ class ElasticsearchEngine:
         light requests instead of an error or a huge from+size.
         """
         walk: dict[str, Any] = {"query": body["query"], "track_total_hits": False}
-        if "post_filter" in body:
-            walk["post_filter"] = body["post_filter"]
         walk["sort"] = body.get("sort") or ["_score", {"id": "asc"}]
         cursor = None
         skipped = 0
