@@ -61,7 +61,8 @@ class Settings:
     recency_weight: float = 0.1
     recency_scale_days: float = 365.0
     facet_cache: int = 2048  # facet-count sets kept per process; 0 turns the cache off
-    search_threads: int = 2  # threads one tantivy search may use (slices of a large query, facet counts); 1 = none
+    # threads one tantivy search may use (slices of a large query, facet counts); 1 = none
+    search_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Settings:

@@ -388,7 +388,8 @@ class Searcher:
             trail.append((f"{a.month}月", req.with_(date_from=first, date_to=last)))
         return trail
 
-    RELAX_BUDGET_S = 0.15
+    RELAX_BUDGET_S = 0.15  # seconds after which no further relaxation count starts
+    RELAX_ALWAYS = 3  # counts that run whatever the time (the first options: drop one word or filter)
 
     def relaxations(self, req: SearchRequest) -> list[Relaxation]:
         """For zero results: how many hits dropping each word or filter would bring."""
@@ -414,14 +415,15 @@ class Searcher:
                     options.append((f"只搜索“{t.text}”", bare.with_(q=f'"{t.text}"' if t.exact else t.text)))
         # A page with no results must not cost much more than one with results:
         # at most a dozen counts, each distinct request once (dropping one of two
-        # words is searching the other alone), stopped by a time budget.
+        # words is searching the other alone); after the first few, no new count
+        # starts once the time budget is spent.
         deadline = time.monotonic() + self.RELAX_BUDGET_S
         out: list[Relaxation] = []
         counted: set[SearchRequest] = set()
         for label, r in options[:12]:
             if r in counted:
                 continue
-            if time.monotonic() > deadline:
+            if len(counted) >= self.RELAX_ALWAYS and time.monotonic() > deadline:
                 break
             counted.add(r)
             total = self.engine.search(self.engine_query(r, limit=0, facets=False)).total

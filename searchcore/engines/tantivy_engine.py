@@ -15,8 +15,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,23 @@ def freshness(dt: datetime) -> float:
     return min(1.0, max(0.0, years / 40.0))
 
 
+@functools.cache
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU
+    quota (a container limited to two CPUs on a large host has two)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
 def idle_cores() -> int:
     """Cores with nothing to run at this instant, besides the caller's own.
 
@@ -103,10 +120,47 @@ def idle_cores() -> int:
     try:
         with open("/proc/loadavg", "rb") as fh:
             running = int(fh.read().split()[3].split(b"/")[0])
-        cores = len(os.sched_getaffinity(0))
-    except (OSError, ValueError, IndexError, AttributeError):
+    except (OSError, ValueError, IndexError):
         return 0
-    return max(0, cores - running)
+    return max(0, usable_cores() - running)
+
+
+def _settle(futures: list[Future]) -> None:
+    """Cancel what has not started and wait for what has: a failed search must not
+    leave work on the pool for the next request to queue behind."""
+    for f in futures:
+        f.cancel()
+    wait(futures)
+
+
+class _PendingCounts:
+    """Facet counts on their way: cached ones, and the rest being counted."""
+
+    def __init__(self, cache: GenerationCache, generation: tuple) -> None:
+        self.cache = cache
+        self.generation = generation
+        self.parts: list[tuple[tuple, Any]] = []  # (key, dict | Future | callable)
+
+    def collect(self) -> dict[str, list[tuple[Any, int]]]:
+        """Every count, in facet order; every started count is read, so none of
+        their errors goes unseen, and the first is raised."""
+        out: dict[str, list[tuple[Any, int]]] = {}
+        error: BaseException | None = None
+        for key, part in self.parts:
+            try:
+                value = part if isinstance(part, dict) else part.result() if isinstance(part, Future) else part()
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the others
+                error = error or exc
+                continue
+            if not isinstance(part, dict):
+                self.cache.put(self.generation, key, value)
+            out.update(value)
+        if error is not None:
+            raise error
+        return out
+
+    def cancel(self) -> None:
+        _settle([part for _, part in self.parts if isinstance(part, Future)])
 
 
 def _register(index: tantivy.Index) -> tantivy.Index:
@@ -119,7 +173,7 @@ def _register(index: tantivy.Index) -> tantivy.Index:
 def _count_key(q: EngineQuery) -> tuple:
     """What facet counts depend on: the matching set, not sort, page or boosts."""
     filters = tuple(sorted((k, tuple(v)) for k, v in q.filters.items() if v))
-    return (q.terms, filters, q.date_from, q.date_to, q.any_terms)
+    return (q.terms, filters, q.date_from, q.date_to, q.any_terms, q.body_words_only)
 
 
 def _field_names(folder: Path) -> set[str]:
@@ -490,9 +544,9 @@ class TantivyEngine:
         """The requested page of hits and the total, whole or in date slices (when
         the query is large and a core is idle).
 
-        Each slice returns its own best ``offset + limit``; merged by the same key
-        (score, or date) with ties broken by slice then rank, the order is total
-        and the same for every page size, so pages never overlap or skip.
+        Each slice returns its own best ``offset + limit``, merged by the same key
+        (score, or date) and tie order as tantivy's, so a page is the same whichever
+        way it was found, and pages never overlap or skip.
         """
         if q.limit <= 0:
             # Only the total (a relaxation's count): counted unscored, no top-k to keep.
@@ -500,12 +554,18 @@ class TantivyEngine:
             return [], int(res.get("n", {}).get("value") or 0)
         limit = q.limit
         pool = self._executor()
-        points = self._slice_points(searcher, generation) if pool and q.terms else []
+        idle = 0
+        if pool is not None and q.terms and self._visits(searcher, q) >= self.slice_min_visits:
+            idle = self.idle_cores()
+        points = self._slice_points(searcher, generation) if idle else []
         if q.date_from:
             points = [p for p in points if p > q.date_from]
         if q.date_to:
             points = [p for p in points if p < q.date_to]
-        if not points or self._visits(searcher, q) < self.slice_min_visits or self.idle_cores() < 1:
+        if len(points) > idle:  # as many slices as there are idle cores, and ours
+            step = (len(points) + 1) / (idle + 1)
+            points = [points[round(i * step) - 1] for i in range(1, idle + 1)]
+        if not points:
             res = searcher.search(query, limit, count=True, offset=q.offset, **order)
             return res.hits, int(res.count or 0)
         Q, Must = tantivy.Query, tantivy.Occur.Must
@@ -514,17 +574,23 @@ class TantivyEngine:
             Q.boolean_query([(Must, query), (Must, Q.const_score_query(self._date_range(lo, hi), 0.0))])
             for lo, hi in zip(bounds, bounds[1:], strict=False)
         ]
-        self.sliced += 1
+        with self._lock:
+            self.sliced += 1
         want = q.offset + limit
         run = functools.partial(searcher.search, limit=want, count=True, **order)
         futures = [pool.submit(run, sq) for sq in slices[1:]]
-        results = [run(slices[0])] + [f.result() for f in futures]
+        try:
+            results = [run(slices[0])] + [f.result() for f in futures]
+        finally:
+            _settle(futures)
+        # tantivy breaks ties by document address, whatever the order: so does the
+        # merge, and a sliced page is the page the whole index would give.
         ascending = order.get("order") == tantivy.Order.Asc
         merged = sorted(
-            ((key, i, rank, addr) for i, r in enumerate(results) for rank, (key, addr) in enumerate(r.hits)),
-            key=lambda h: (h[0] if ascending else -h[0], h[1], h[2]),
+            (h for r in results for h in r.hits),
+            key=lambda h: (h[0] if ascending else -h[0], h[1].segment_ord, h[1].doc),
         )
-        return [(key, addr) for key, _, _, addr in merged[q.offset : want]], sum(int(r.count or 0) for r in results)
+        return merged[q.offset : want], sum(int(r.count or 0) for r in results)
 
     def _date_range(self, lo: datetime | None, hi: datetime | None) -> tantivy.Query:
         """[lo, hi), open where a bound is None (the last slice keeps its upper end)."""
@@ -538,11 +604,9 @@ class TantivyEngine:
             include_upper=hi is None,
         )
 
-    def _aggregate(
-        self, searcher: tantivy.Searcher, q: EngineQuery, generation: tuple
-    ) -> Callable[[], dict[str, list[tuple[Any, int]]]]:
+    def _aggregate(self, searcher: tantivy.Searcher, q: EngineQuery, generation: tuple) -> _PendingCounts:
         """Start the facet counts the cache lacks (on the search threads, beside the
-        hits) and return the function that collects them."""
+        hits); the caller collects them, or cancels them if the search fails."""
 
         # Facets that ignore the same filter share one aggregation request.
         # A facet whose own filter is not set counts under the full query, like
@@ -558,29 +622,17 @@ class TantivyEngine:
         for f in q.facets:
             groups.setdefault(effective(f.own), []).append(f)
         pool = self._executor()
-        parts: list[tuple[tuple, dict | Future | Callable]] = []
+        pending = _PendingCounts(self.facet_cache, generation)
         for own, specs in groups.items():
             sub = q.without_filter(own)
             key = (_count_key(sub), tuple(specs))
             cached = self.facet_cache.get(generation, key)
             if cached is not None:
-                parts.append((key, cached))
+                pending.parts.append((key, cached))
                 continue
             compute = functools.partial(self._count, searcher, sub, specs)
-            parts.append((key, pool.submit(compute) if pool else compute))
-
-        def collect() -> dict[str, list[tuple[Any, int]]]:
-            out: dict[str, list[tuple[Any, int]]] = {}
-            for key, part in parts:
-                if isinstance(part, dict):
-                    out.update(part)
-                    continue
-                value = part.result() if isinstance(part, Future) else part()
-                self.facet_cache.put(generation, key, value)
-                out.update(value)
-            return out
-
-        return collect
+            pending.parts.append((key, pool.submit(compute) if pool else compute))
+        return pending
 
     def _count(self, searcher: tantivy.Searcher, q: EngineQuery, specs: list[FacetSpec]) -> dict[str, list[tuple[Any, int]]]:
         aggs = {}
@@ -607,20 +659,26 @@ class TantivyEngine:
             order["order"] = tantivy.Order.Desc if q.sort == "newest" else tantivy.Order.Asc
         elif q.terms:
             order["weight_by_field"] = "fresh"
-        facets = self._aggregate(searcher, q, generation) if q.facets else dict
-        top, total = self._top(searcher, query, q, order, generation)
-        hits = []
-        for key, addr in top:
-            doc = self._from_document(searcher.doc(addr).to_dict())
-            score = float(key) if "order_by_field" not in order else None
-            expl = None
-            if q.explain:
-                try:
-                    expl = query.explain(searcher, addr).to_json()
-                except Exception as exc:  # noqa: BLE001 - explain is best effort
-                    expl = str(exc)
-            hits.append(EngineHit(doc=doc, score=score, explanation=expl))
-        return EngineResult(total=total, hits=hits, facets=facets(), took_ms=(time.perf_counter() - t0) * 1000)
+        pending = self._aggregate(searcher, q, generation) if q.facets else None
+        try:
+            top, total = self._top(searcher, query, q, order, generation)
+            hits = []
+            for key, addr in top:
+                doc = self._from_document(searcher.doc(addr).to_dict())
+                score = float(key) if "order_by_field" not in order else None
+                expl = None
+                if q.explain:
+                    try:
+                        expl = query.explain(searcher, addr).to_json()
+                    except Exception as exc:  # noqa: BLE001 - explain is best effort
+                        expl = str(exc)
+                hits.append(EngineHit(doc=doc, score=score, explanation=expl))
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        facets = pending.collect() if pending is not None else {}
+        return EngineResult(total=total, hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000)
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         _, searcher = self._searcher()
@@ -633,3 +691,6 @@ class TantivyEngine:
         with self._lock:
             self._index = None
             self._index_name = None
+            if self._pool is not None and self._pool_pid == os.getpid():
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
