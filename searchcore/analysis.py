@@ -239,6 +239,15 @@ class Term:
         """The term as pairs (see ``pair``): one for two characters, n-1 for n."""
         return tuple(pair(a, b) for a, b in zip(self.chars, self.chars[1:], strict=False))
 
+    @property
+    def substring(self) -> tuple[str, tuple[str, ...]]:
+        """Where the engines look for the term as a substring: ``("chars", (c,))``
+        for one character, else ``("pairs", pairs)``; one token is a term lookup,
+        more are a phrase."""
+        if len(self.chars) == 1:
+            return "chars", self.chars
+        return "pairs", self.pairs
+
 
 MAX_TERMS = 16
 

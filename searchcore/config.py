@@ -42,6 +42,10 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number; use e.g. {name}={default}") from None
 
 
+def _default_threads() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with defaults that run on a fresh machine."""
@@ -62,7 +66,7 @@ class Settings:
     recency_scale_days: float = 365.0
     facet_cache: int = 2048  # facet-count sets kept per process; 0 turns the cache off
     # threads one tantivy search may use (slices of a large query, facet counts); 1 = none
-    search_threads: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    search_threads: int = field(default_factory=_default_threads)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Settings:
@@ -94,7 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         recency_weight=_float(env, "SEARCH_RECENCY_WEIGHT", 0.1),
         recency_scale_days=_float(env, "SEARCH_RECENCY_SCALE_DAYS", 365.0),
         facet_cache=_int(env, "SEARCH_FACET_CACHE", 2048, 0, 1_000_000),
-        search_threads=_int(env, "SEARCH_THREADS", min(4, os.cpu_count() or 1), 1, 64),
+        search_threads=_int(env, "SEARCH_THREADS", _default_threads(), 1, 64),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

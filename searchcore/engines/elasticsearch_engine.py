@@ -203,14 +203,15 @@ class ElasticsearchEngine:
             return fn(**kw)
         except NotFoundError as exc:
             if _is_missing_index(exc):
-                raise IndexMissing(f"no index {self.alias!r} in Elasticsearch: run `indexer index PATH` first") from exc
+                raise self._missing() from exc
             raise
         except (ESConnectionError, TransportError) as exc:
             raise EngineUnavailable(f"Elasticsearch at {self.settings.elasticsearch_url} is unreachable: {exc}") from exc
         except ApiError as exc:
-            if getattr(exc, "status_code", 500) in (429, 502, 503, 504):
-                raise EngineUnavailable(f"Elasticsearch is overloaded or unavailable: {exc}") from exc
-            raise EngineError(f"Elasticsearch error: {exc}") from exc
+            raise _refused(getattr(exc, "status_code", 500), exc) from exc
+
+    def _missing(self) -> IndexMissing:
+        return IndexMissing(f"no index {self.alias!r} in Elasticsearch: run `indexer index PATH` first")
 
     def physical_index(self) -> str | None:
         try:
@@ -282,12 +283,10 @@ class ElasticsearchEngine:
     @staticmethod
     def _term_query(t: Term, boost: float, body_words_only: bool = False) -> dict:
         def chars(field: str, b: float) -> dict:
-            if len(t.chars) == 1:
-                return {"term": {field + "_chars": {"value": t.chars[0], "boost": b}}}
-            pairs = t.pairs
-            if len(pairs) == 1:
-                return {"term": {field + "_pairs": {"value": pairs[0], "boost": b}}}
-            return {"match_phrase": {field + "_pairs": {"query": " ".join(pairs), "analyzer": "whitespace", "boost": b}}}
+            stream, tokens = t.substring
+            if len(tokens) == 1:
+                return {"term": {f"{field}_{stream}": {"value": tokens[0], "boost": b}}}
+            return {"match_phrase": {f"{field}_{stream}": {"query": " ".join(tokens), "analyzer": "whitespace", "boost": b}}}
 
         def words(field: str, b: float) -> dict:
             if len(t.words) == 1:
@@ -365,8 +364,8 @@ class ElasticsearchEngine:
 
     def _facet_body(self, q: EngineQuery) -> dict[str, Any]:
         """The facet counts, as a request of their own: unscored (filter context)
-        and with ``size: 0``, so Elasticsearch's shard request cache keeps them
-        until the next refresh, as tantivy's facet cache does."""
+        and with ``size: 0``, the kind Elasticsearch's shard request cache keeps
+        (by default) until the next refresh, as tantivy's facet cache does."""
         aggs: dict[str, Any] = {}
         for f in q.facets:
             flt = self._filter_clauses(q, skip=f.own)  # disjunctive: ignore the facet's own filter
@@ -382,20 +381,14 @@ class ElasticsearchEngine:
         """Several searches in one round trip (the node runs them in parallel)."""
         searches: list[dict[str, Any]] = []
         for body in bodies:
-            header: dict[str, Any] = {"index": self.alias}
-            if body.get("size") == 0 and "aggs" in body:
-                header["request_cache"] = True
-            searches += [header, body]
+            searches += [{"index": self.alias}, body]
         out = []
         for r in self._call(self.es.msearch, searches=searches)["responses"]:
             err = r.get("error")
             if err is not None:
-                kind = err.get("type") if isinstance(err, dict) else str(err)
-                if kind == "index_not_found_exception":
-                    raise IndexMissing(f"no index {self.alias!r} in Elasticsearch: run `indexer index PATH` first")
-                if r.get("status") in (429, 502, 503, 504):
-                    raise EngineUnavailable(f"Elasticsearch is overloaded or unavailable: {err}")
-                raise EngineError(f"Elasticsearch error: {err}")
+                if isinstance(err, dict) and err.get("type") == "index_not_found_exception":
+                    raise self._missing()
+                raise _refused(r.get("status", 500), err)
             out.append(r)
         return out
 
@@ -466,6 +459,14 @@ class ElasticsearchEngine:
 
     def close(self) -> None:
         self.es.close()
+
+
+def _refused(status: int, detail: object) -> EngineError:
+    """An error answer from Elasticsearch: busy or down (readers get a 503 and
+    retry) or a real error."""
+    if status in (429, 502, 503, 504):
+        return EngineUnavailable(f"Elasticsearch is overloaded or unavailable: {detail}")
+    return EngineError(f"Elasticsearch error: {detail}")
 
 
 def _is_missing_index(exc: NotFoundError) -> bool:

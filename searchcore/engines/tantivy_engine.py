@@ -147,13 +147,15 @@ class _PendingCounts:
         out: dict[str, list[tuple[Any, int]]] = {}
         error: BaseException | None = None
         for key, part in self.parts:
+            if isinstance(part, dict):  # from the cache
+                out.update(part)
+                continue
             try:
-                value = part if isinstance(part, dict) else part.result() if isinstance(part, Future) else part()
+                value = part.result() if isinstance(part, Future) else part()
             except Exception as exc:  # noqa: BLE001 - re-raised below, after the others
                 error = error or exc
                 continue
-            if not isinstance(part, dict):
-                self.cache.put(self.generation, key, value)
+            self.cache.put(self.generation, key, value)
             out.update(value)
         if error is not None:
             raise error
@@ -190,10 +192,6 @@ class TantivyWriter:
         self.engine = engine
         self.folder = folder
         self.rebuild = rebuild
-        # A folder created for this writer holds nothing to replace: skip the
-        # delete-by-id before each add (tantivy applies every delete to every
-        # segment at each commit, a cost that grows with the index).
-        self.fresh = rebuild
         self.index = _register(tantivy.Index(engine.schema, path=str(folder), reuse=True))
         try:
             self._w = self.index.writer(heap_size=200_000_000, num_threads=1)
@@ -210,7 +208,9 @@ class TantivyWriter:
             except (ValueError, OverflowError) as exc:
                 refused.append((ia.article.id, f"tantivy refused the document: {exc}"))
                 continue
-            if not self.fresh:
+            if not self.rebuild:
+                # A rebuild's folder holds nothing to replace: skipping the delete
+                # saves tantivy applying it to every segment at each commit.
                 self._w.delete_documents_by_term("id", ia.article.id)
             self._w.add_document(doc)
         return refused
@@ -422,17 +422,15 @@ class TantivyEngine:
         Should = tantivy.Occur.Should
 
         def chars(field: str) -> tantivy.Query:
-            if len(t.chars) == 1:
-                return Q.term_query(s, field + "_chars", t.chars[0])
-            pairs = t.pairs
-            if len(pairs) == 1:
-                return Q.term_query(s, field + "_pairs", pairs[0])
+            stream, tokens = t.substring
+            if len(tokens) == 1:
+                return Q.term_query(s, f"{field}_{stream}", tokens[0])
             # Every other pair, and the last, at its own offset, covers every
             # character: 呼和@0 浩特@2 says 呼和浩特 with two postings instead of three.
-            at = list(range(0, len(pairs), 2))
-            if at[-1] != len(pairs) - 1:
-                at.append(len(pairs) - 1)
-            return Q.phrase_query(s, field + "_pairs", [(i, pairs[i]) for i in at])
+            at = list(range(0, len(tokens), 2))
+            if at[-1] != len(tokens) - 1:
+                at.append(len(tokens) - 1)
+            return Q.phrase_query(s, f"{field}_{stream}", [(i, tokens[i]) for i in at])
 
         def words(field: str) -> tantivy.Query:
             if len(t.words) == 1:
@@ -455,18 +453,7 @@ class TantivyEngine:
             if values:
                 out.append(Q.term_set_query(self.schema, field, list(values)))
         if q.date_from or q.date_to:
-            # tantivy refuses an inclusive/exclusive flag on a missing bound
-            out.append(
-                Q.range_query(
-                    self.schema,
-                    "date",
-                    tantivy.FieldType.Date,
-                    lower_bound=q.date_from,
-                    upper_bound=q.date_to,
-                    include_lower=True,
-                    include_upper=q.date_to is None,
-                )
-            )
+            out.append(self._date_range(q.date_from, q.date_to))
         return out
 
     def _compile(self, q: EngineQuery, with_filters: bool = True) -> tantivy.Query:
@@ -527,12 +514,10 @@ class TantivyEngine:
                 continue
             if q.body_words_only:
                 sizes.append(min((searcher.doc_freq("body_words", w) for w in t.words), default=0))
-            elif len(t.chars) == 1:
-                sizes.append(searcher.doc_freq("body_chars", t.chars[0]))
-            elif len(t.pairs) == 1:
-                sizes.append(searcher.doc_freq("body_pairs", t.pairs[0]))
-            else:
-                sizes.append(PHRASE_VISIT_COST * min(searcher.doc_freq("body_pairs", p) for p in t.pairs))
+                continue
+            stream, tokens = t.substring
+            cost = PHRASE_VISIT_COST if len(tokens) > 1 else 1
+            sizes.append(cost * min(searcher.doc_freq(f"body_{stream}", x) for x in tokens))
         if not sizes:
             return 0
         # AND walks about as far as its rarest term; OR walks every term
@@ -593,7 +578,8 @@ class TantivyEngine:
         return merged[q.offset : want], sum(int(r.count or 0) for r in results)
 
     def _date_range(self, lo: datetime | None, hi: datetime | None) -> tantivy.Query:
-        """[lo, hi), open where a bound is None (the last slice keeps its upper end)."""
+        """[lo, hi), open where a bound is None (tantivy refuses an exclusive flag
+        on a missing bound, so an open upper end is "inclusive")."""
         return tantivy.Query.range_query(
             self.schema,
             "date",
