@@ -67,3 +67,84 @@ def test_plain_text_keeps_paragraphs_and_unescapes():
 def test_nesting_depth_stops_bombs_early():
     assert nesting_depth("<div>" * 100_000, limit=256) == 257
     assert nesting_depth("<p><b>x</b><br><img src=x></p>") == 2
+
+
+def test_flat_wide_html_is_refused_before_parsing():
+    """600,000 elements (4.5 MB of <p><b>x</b></p>) took minutes through html5lib;
+    the element bound refuses it after one regex pass."""
+    from searchcore.sanitize import MAX_ELEMENTS, UnsafeHTML
+
+    with pytest.raises(UnsafeHTML, match="elements"):
+        sanitize_html("<p><b>x</b></p>" * 300_000)
+    assert MAX_ELEMENTS >= 50 * 1_142  # far above the largest real article's element count
+
+
+@pytest.mark.timeout(60)
+def test_wide_html_under_the_bound_sanitizes_completely():
+    out = sanitize_html("<div>" + "<p><b>x</b></p>" * 40_000 + "</div>")
+    assert out.count("<p><b>x</b></p>") == 40_000
+
+
+def _stock_cleaner():
+    import bleach
+
+    from searchcore import sanitize as s
+
+    return bleach.sanitizer.Cleaner(
+        tags=s.ALLOWED_TAGS, attributes=s.ALLOWED_ATTRIBUTES, protocols=s.ALLOWED_PROTOCOLS, strip=True, strip_comments=True
+    )
+
+
+_PIECES = [
+    "<p>",
+    "</p>",
+    "<b>",
+    "</b>",
+    "<div>",
+    "</div>",
+    "<ul><li>",
+    "</li>",
+    "<table><tr><td>",
+    "</td>",
+    "x",
+    "中文",
+    " ",
+    "<br>",
+]
+
+
+def test_the_linear_walker_serializes_exactly_like_bleachs_own():
+    """The walker replaced only how a parent is found; output must not change."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from searchcore.sanitize import _cleaner
+
+    stock = _stock_cleaner()
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(_PIECES), max_size=60))
+    def check(pieces):
+        markup = "".join(pieces)
+        assert _cleaner.clean(markup) == stock.clean(markup)
+
+    check()
+    wide = "<div>" + "<p><b>x</b>y<i>z</i></p>tail" * 2_000 + "</div>"
+    assert _cleaner.clean(wide) == stock.clean(wide)
+
+
+def test_images_become_links_the_reader_may_follow():
+    """A remote image would be fetched by every reader's browser (a tracker); as a
+    link it is fetched only on the reader's click. Its label is not article text."""
+    out = sanitize_html(
+        '<p>前<img src="https://e.example/x.png?a=1&b=2" alt="示意&quot;图" onerror="x()">后<img src="local.png"></p>'
+    )
+    assert "<img" not in out
+    assert (
+        '<a class="image-link" href="https://e.example/x.png?a=1&amp;b=2" rel="noopener nofollow noreferrer">[图片：示意"图]</a>'
+        in out
+    )
+    assert "local.png" not in out and "onerror" not in out
+    assert html_to_text(out) == "前后"
+    # a source link cannot pose as an image link: bleach strips class from links
+    assert 'class="image-link"' not in sanitize_html('<a class="image-link" href="https://e.example/">x</a>')
