@@ -23,6 +23,7 @@ class FileOutcome:
     article: IndexedArticle | None = None
     kind: str = ""
     reason: str = ""
+    warnings: tuple[str, ...] = ()  # see Article.warnings; the run report lists them
 
 
 def index_article(article) -> IndexedArticle:
@@ -49,6 +50,7 @@ def process_file(path: str, relpath: str, size: int, mtime_ns: int, max_bytes: i
         raw, article = read_post(Path(path), relpath, max_bytes=max_bytes)
         out.file_hash = hashlib.blake2b(raw, digest_size=16).hexdigest()
         out.article = index_article(article)
+        out.warnings = article.warnings
     except Rejected as exc:
         out.kind, out.reason = exc.kind, exc.reason
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run

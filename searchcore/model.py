@@ -27,6 +27,10 @@ class Article:
     path: str
     content_hash: str
     utc_offset_minutes: int = 480
+    # What the parser changed or dropped without refusing the file (a title cut to
+    # its limit, tags over the limit, a date taken from the file name): the run
+    # report shows each one, so nothing is lost silently.
+    warnings: tuple[str, ...] = ()
 
     @property
     def local_date(self) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +54,24 @@ _ARTICLE_SOURCE = re.compile(r"[（(]\s*文章来源\s*[：:][^）)\n]{0,60}[）
 _md = MarkdownIt("commonmark", {"html": True, "linkify": False}).disable("code")
 
 
+YEARS = (1900, 2100)  # dates outside are typos (or attacks), not news
+
+
 def parse_date(value: str) -> tuple[datetime, int] | None:
     """Parse a Jekyll date; returns (UTC datetime, offset in minutes) or None.
 
     Without an offset the site's zone (+08:00) is meant, as Jekyll would do.
     """
+    parsed = date_or_problem(value)
+    return None if isinstance(parsed, str) else parsed
+
+
+def date_or_problem(value: str) -> tuple[datetime, int] | str:
+    """Like ``parse_date``, but says in words why a date is unusable, so the
+    operator learns it from the run report instead of a silent fallback."""
     m = _DATE.match(value.strip())
     if not m:
-        return None
+        return f"{value.strip()[:40]!r} is not a date like 2022-01-03 09:45:21 +0800"
     y, mo, d, hh, mi, ss, tz = m.groups()
     if tz is None:
         offset = DEFAULT_OFFSET
@@ -70,30 +80,77 @@ def parse_date(value: str) -> tuple[datetime, int] | None:
     else:
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
-        offset = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 18 or minutes > 59:  # real offsets run from -12:00 to +14:00
+            return f"{tz} is not a UTC offset"
+        offset = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    if not YEARS[0] <= int(y) <= YEARS[1]:
+        return f"year {y} is outside {YEARS[0]}–{YEARS[1]}"
     try:
         local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0), tzinfo=offset)
     except ValueError:
-        return None
-    if not 1900 <= local.year <= 2100:
-        return None
+        return f"{value.strip()[:40]!r} is not a calendar date and time"
     minutes = int(offset.utcoffset(None).total_seconds() // 60)
     return local.astimezone(UTC), minutes
 
 
-def split_list(value: Any) -> list[str]:
-    """Jekyll's rule: a YAML list, or a string of space-separated values."""
+def _file_name_date(stem: str) -> tuple[datetime, int] | str | None:
+    """The date a file name starts with (YYYY-MM-DD-slug), at midnight in the
+    site's zone; a reason when it names an impossible date; None when it names none."""
+    fm = _FILENAME.match(stem)
+    if not fm:
+        return None
+    y, mo, d = (int(g) for g in fm.groups()[:3])
+    if not YEARS[0] <= y <= YEARS[1]:
+        return f"the file name's year {fm.group(1)} is outside {YEARS[0]}–{YEARS[1]}"
+    try:
+        local = datetime(y, mo, d, tzinfo=DEFAULT_OFFSET)
+    except ValueError:
+        return f"the file name's date {y:04d}-{mo:02d}-{d:02d} is not a calendar date"
+    return local.astimezone(UTC), 480
+
+
+MAX_LIST_ITEMS = 50  # categories or tags kept per post
+MAX_ITEM_CHARS = 100  # characters kept per category or tag
+MAX_TITLE_CHARS = 300
+MAX_ID_CHARS = 200
+
+
+def split_list(value: Any, field: str = "tags", warnings: list[str] | None = None) -> list[str]:
+    """Jekyll's rule: a YAML list, or a string of space-separated values.
+
+    Values are bounded (count and length); what is cut is said in ``warnings``.
+    """
     if value is None:
         return []
     items = value if isinstance(value, list) else str(value).split()
     out: list[str] = []
+    long_items = 0
     for item in items:
         if isinstance(item, (list, dict)):
             continue
-        text = " ".join(str(item).split())
+        text = " ".join(neutralize(str(item)).split())
+        if len(text) > MAX_ITEM_CHARS:
+            text, long_items = text[:MAX_ITEM_CHARS], long_items + 1
         if text and text not in out:
-            out.append(text[:100])
-    return out[:50]
+            out.append(text)
+    if warnings is not None:
+        if long_items:
+            warnings.append(f"{long_items} {field} longer than {MAX_ITEM_CHARS} characters were cut to {MAX_ITEM_CHARS}")
+        if len(out) > MAX_LIST_ITEMS:
+            warnings.append(f"{len(out):,} {field}: kept the first {MAX_LIST_ITEMS}")
+    return out[:MAX_LIST_ITEMS]
+
+
+# Characters that can hide or disguise text (C0 and C1 controls but tab and
+# newline, DEL, and the bidirectional embeddings, overrides and isolates that
+# make "gpj.exe" read "exe.jpg"). They carry no meaning in a news post.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def neutralize(text: str) -> str:
+    """Drop control and bidi-override characters (see ``_INVISIBLE``)."""
+    return _INVISIBLE.sub("", text)
 
 
 def decode(raw: bytes) -> tuple[str, str]:
@@ -133,9 +190,14 @@ def _digest(*parts: str) -> str:
 
 def parse_post(raw: bytes, relpath: str) -> Article:
     """Turn a post's bytes into an Article, or raise Rejected with the reason."""
-    if b"\0" in raw[:8192]:
+    if b"\0" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 is full of NULs
         raise Rejected("binary", "binary file (contains NUL bytes), not a text post")
     text, _encoding = decode(raw)
+    if "\0" in text[:8192]:
+        raise Rejected("binary", "binary file (contains NUL characters), not a text post")
+    # Windows and old Mac line ends, then what must never reach a title or a tag.
+    text = neutralize(text.replace("\r\n", "\n").replace("\r", "\n"))
+    warnings: list[str] = []
     name = Path(relpath).name
     stem = name.rsplit(".", 1)[0] if "." in name else name
 
@@ -154,26 +216,34 @@ def parse_post(raw: bytes, relpath: str) -> Article:
     if not isinstance(meta, dict):
         raise Rejected("yaml", "front matter is not a YAML mapping of keys to values")
 
-    title = " ".join(str(meta.get("title") or "").split()) if not isinstance(meta.get("title"), (list, dict)) else ""
+    title = " ".join(neutralize(str(meta.get("title") or "")).split()) if not isinstance(meta.get("title"), (list, dict)) else ""
     if not title:
         raise Rejected("no-title", "no title: front matter needs a non-empty 'title'")
+    if len(title) > MAX_TITLE_CHARS:
+        warnings.append(f"title of {len(title):,} characters cut to {MAX_TITLE_CHARS}")
+        title = title[:MAX_TITLE_CHARS]
 
-    parsed = None
     raw_date = meta.get("date")
     if isinstance(raw_date, str) and raw_date.strip():
-        parsed = parse_date(raw_date)
-    fm = _FILENAME.match(stem)
-    if parsed is None and fm:
-        try:
-            d = date(int(fm.group(1)), int(fm.group(2)), int(fm.group(3)))
-            parsed = (datetime(d.year, d.month, d.day, tzinfo=DEFAULT_OFFSET).astimezone(UTC), 480)
-        except ValueError:
-            parsed = None
-    if parsed is None:
-        shown = f" (front matter says {raw_date!r})" if raw_date else ""
-        raise Rejected(
-            "no-date", f"no usable date{shown}: add 'date: YYYY-MM-DD HH:MM:SS +0800' or name the file YYYY-MM-DD-slug.md"
-        )
+        parsed: tuple[datetime, int] | str | None = date_or_problem(raw_date)
+    elif raw_date not in (None, ""):
+        parsed = "it is not a single value"
+    else:
+        parsed = None  # no date in the front matter: the file name's is meant
+    if not isinstance(parsed, tuple):
+        fallback = _file_name_date(stem)
+        if isinstance(fallback, tuple):
+            if parsed is not None:
+                day = fallback[0].astimezone(DEFAULT_OFFSET).date().isoformat()
+                warnings.append(f"front matter date unusable ({parsed}): used the file name's date {day}")
+            parsed = fallback
+        else:
+            problems = "; ".join(p for p in (parsed and f"front matter date: {parsed}", fallback) if p)
+            raise Rejected(
+                "no-date",
+                f"no usable date{f' ({problems})' if problems else ''}: add 'date: YYYY-MM-DD HH:MM:SS +0800' "
+                "or name the file YYYY-MM-DD-slug.md",
+            )
     when, offset_minutes = parsed
 
     body = text[m.end() :]
@@ -202,11 +272,15 @@ def parse_post(raw: bytes, relpath: str) -> Article:
     if not body_text.strip():
         raise Rejected("empty-body", "empty body: nothing to show or search after removing markup and boilerplate")
 
-    categories = split_list(meta.get("categories")) or split_list(meta.get("category"))
-    tags = split_list(meta.get("tags")) or split_list(meta.get("tag"))
+    categories = split_list(meta.get("categories"), "categories", warnings) or split_list(
+        meta.get("category"), "categories", warnings
+    )
+    tags = split_list(meta.get("tags"), "tags", warnings) or split_list(meta.get("tag"), "tags", warnings)
+    if len(stem) > MAX_ID_CHARS:
+        warnings.append(f"file name of {len(stem)} characters: the article's id is its first {MAX_ID_CHARS}")
     return Article(
-        id=stem[:200],
-        title=title[:300],
+        id=stem[:MAX_ID_CHARS],
+        title=title,
         date=when,
         categories=categories,
         tags=tags,
@@ -216,6 +290,7 @@ def parse_post(raw: bytes, relpath: str) -> Article:
         path=relpath,
         content_hash=_digest(title, body_text),
         utc_offset_minutes=offset_minutes,
+        warnings=tuple(warnings),
     )
 
 

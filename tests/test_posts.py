@@ -121,3 +121,90 @@ def test_the_malformed_real_world_post_shape():
     with pytest.raises(Rejected) as err:
         parse_post(raw, "-202205262391921712.md")
     assert err.value.kind == "no-title"
+
+
+# --- hostile and unusual input: each case below was found by trying the product ---
+
+
+def test_crlf_and_cr_line_ends_parse_like_lf():
+    lf = post("title: 换行\ndate: 2021-01-01 10:00:00 +0800\ntags: 甲 乙", "<p>正文</p>\n<http://e.cn/a>")
+    for ending in (b"\r\n", b"\r"):
+        a = parse_post(lf.replace(b"\n", ending), "2021-01-01-crlf.md")
+        b = parse_post(lf, "2021-01-01-crlf.md")
+        assert (a.title, a.date, a.tags, a.body_text, a.source_url) == (b.title, b.date, b.tags, b.body_text, b.source_url)
+        assert "\r" not in a.body_html
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_with_a_bom_is_text_not_binary(codec):
+    text = "---\ntitle: 十六位编码\ndate: 2021-01-01 10:00:00 +0800\n---\n<p>正文内容</p>\n"
+    raw = text.encode(codec)
+    if codec != "utf-16":  # the plain codec writes its own BOM
+        raw = ("\ufeff" + text).encode(codec)
+    a = parse_post(raw, "2021-01-01-u16.md")
+    assert a.title == "十六位编码" and a.body_text == "正文内容"
+
+
+@pytest.mark.parametrize(
+    "name, says",
+    [("1899-12-31-old.md", "1899 is outside 1900–2100"), ("2101-01-01-far.md", "2101"), ("0001-01-01-zero.md", "0001")],
+)
+def test_file_name_dates_are_bounded_like_front_matter_dates(name, says):
+    with pytest.raises(Rejected) as err:
+        parse_post(post("title: t"), name)
+    assert err.value.kind == "no-date" and says in err.value.reason
+
+
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("2021-01-01 10:00:00 +9999", "+9999 is not a UTC offset"),
+        ("2021-01-01 10:00:00 +2400", "+2400 is not a UTC offset"),
+        ("9999-12-31 23:59:59 -2359", "-2359 is not a UTC offset"),
+        ("9999-12-31 23:59:59 +0800", "year 9999 is outside"),
+        ("2021-02-30 10:00:00 +0800", "not a calendar date"),
+        ("2021-01-01 99:00:00 +0800", "not a calendar date"),
+        ("99999999999999999999-01-01", "not a date like"),
+    ],
+)
+def test_unusable_dates_are_explained_in_words(value, says):
+    """No raw exception text (OverflowError, 'offset must be a timedelta') reaches
+    the operator: without a file-name date the file is rejected with the reason;
+    with one, the post is indexed under that date and the report says why."""
+    with pytest.raises(Rejected) as err:
+        parse_post(post(f"title: t\ndate: {value}"), "undated.md")
+    assert err.value.kind == "no-date" and says in err.value.reason
+    assert "Error" not in err.value.reason and "timedelta" not in err.value.reason
+    a = parse_post(post(f"title: t\ndate: {value}"), "2021-06-01-dated.md")
+    assert a.date == datetime(2021, 5, 31, 16, 0, tzinfo=UTC)
+    assert len(a.warnings) == 1 and says in a.warnings[0] and "2021-06-01" in a.warnings[0]
+
+
+def test_no_front_matter_date_falls_back_to_the_file_name_silently():
+    assert parse_post(post("title: t"), "2021-06-01-x.md").warnings == ()
+
+
+def test_control_and_bidi_override_characters_never_reach_titles_or_tags():
+    raw = post(
+        'title: "账单\\0\\x1b[31m\u202egpj.exe"\ntags: ["台\\0湾", "\u2066新闻\u2069"]\ncategories: "财经\x07"',
+        "<p>正文\u202e内容\x08</p>" + "<p>填充</p>" * 2_000 + "<p>后\x00文</p>",  # a NUL past the first 8 kB
+    )
+    a = parse_post(raw, "2021-01-01-bidi.md")
+    assert a.title == "账单[31mgpj.exe"
+    assert a.tags == ["台湾", "新闻"] and a.categories == ["财经"]
+    assert a.body_text.startswith("正文内容\n") and a.body_text.endswith("\n后文")
+    for text in (a.title, *a.tags, *a.categories, a.body_html):
+        assert not any(ord(c) < 32 and c not in "\n\t" or 0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 for c in text)
+
+
+def test_truncations_are_reported_not_silent():
+    tags = " ".join(f"标签{i}" for i in range(10_000))
+    raw = post(f"title: {'长' * 100_000}\ndate: 2021-01-01\ntags: {tags}\ncategories: [{'类' * 150}]")
+    a = parse_post(raw, "2021-01-01-" + "n" * 250 + ".md")
+    assert len(a.title) == 300 and len(a.tags) == 50 and len(a.categories[0]) == 100 and len(a.id) == 200
+    said = " | ".join(a.warnings)
+    assert "title of 100,000 characters cut to 300" in said
+    assert "10,000 tags: kept the first 50" in said
+    assert "1 categories longer than 100 characters" in said
+    assert "id is its first 200" in said
+    assert parse_post(post("title: t\ndate: 2021-01-01\ntags: a b"), "2021-01-01-ok.md").warnings == ()
