@@ -35,5 +35,12 @@ if [ "$rc" -eq 3 ]; then  # e.g. an index left by an older version: rebuild it
 fi
 [ "$rc" -le 1 ] || exit "$rc"
 echo
+# The production stack (nginx before gunicorn, scripts/serve.sh) where nginx is
+# installed (scripts/setup.sh installs it as root); else gunicorn alone, with the
+# same settings, which a few slow clients can stall.
+if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+  exec scripts/serve.sh --port "$port"
+fi
+echo "demo: WARNING nginx is not installed: serving with gunicorn alone (apt-get install nginx for the production stack)" >&2
 echo "demo: open http://127.0.0.1:$port/  (Ctrl-C to stop)"
-exec gunicorn --bind "127.0.0.1:$port" --workers 2 --access-logfile - 'searchapp:create_app()'
+GUNICORN_BIND="127.0.0.1:$port" exec gunicorn -c deploy/gunicorn.conf.py
