@@ -39,6 +39,8 @@ COPY searchcore/ searchcore/
 COPY searchapp/ searchapp/
 COPY indexer/ indexer/
 COPY templates/ templates/
+# gunicorn's settings (bind, workers, timeouts), shared with scripts/serve.sh.
+COPY deploy/gunicorn.conf.py deploy/gunicorn.conf.py
 # The app serves htmx itself from static/vendor (no CDN). Copied before the
 # install so that a wheel that ships searchapp/static carries it too.
 COPY --from=assets /build/node_modules/htmx.org/dist/htmx.min.js /app/searchapp/static/vendor/htmx.min.js
@@ -57,4 +59,9 @@ USER app
 VOLUME ["/data"]
 EXPOSE 8000
 
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "searchapp:create_app()"]
+# gunicorn's sync workers must not face readers directly: a few clients that send
+# half a request and wait hold every worker. The image is meant to run behind the
+# nginx service of docker-compose.yml (deploy/nginx.conf.template), which reads
+# whole requests first. deploy/gunicorn.conf.py binds 127.0.0.1:8000 unless
+# GUNICORN_BIND says otherwise (compose: 0.0.0.0:8000 on its private network).
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py"]
