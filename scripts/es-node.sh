@@ -9,6 +9,12 @@
 #
 # Progress goes to stderr; `start` and `url` print only the URL on stdout, so
 # `ES_URL=$(scripts/es-node.sh start)` works.
+#
+# It only ever uses, stops or reports a node it started itself: one whose pid file
+# in its own data folder names a live Elasticsearch that answers on the port with
+# that pid and the cluster name newsearch-test. Another node on the port (a
+# developer's own cluster, someone else's test node) is never adopted: without
+# ES_PORT the script takes the next free port, with ES_PORT it stops with an error.
 set -euo pipefail
 
 readonly DEFAULT_ES_VERSION=9.5.3
@@ -16,7 +22,13 @@ readonly ARTIFACT_GROUP=org.elasticsearch.distribution.integ-test-zip
 readonly ARTIFACT_ID=elasticsearch
 
 ES_VERSION="${ES_VERSION:-$DEFAULT_ES_VERSION}"
+# ES_PORT given: that port or nothing. Not given: the first of ES_PORT_RANGE ports
+# from 9200 where our node runs, else the first one where nothing listens.
+ES_PORT_GIVEN=${ES_PORT:+1}
 ES_PORT="${ES_PORT:-9200}"
+readonly ES_PORT_BASE=$ES_PORT # use_port changes ES_PORT; the candidates stay put
+ES_PORT_RANGE="${ES_PORT_RANGE:-20}"
+ES_DATA_DIR_GIVEN="${ES_DATA_DIR:-}"
 ES_JAVA_HOME="${ES_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 ES_JAVA_OPTS="${ES_JAVA_OPTS:--Xms512m -Xmx512m}"
 ES_START_TIMEOUT="${ES_START_TIMEOUT:-120}"
@@ -34,14 +46,21 @@ else
     RUN_AS_ROOT=0
 fi
 ES_HOME="$ES_HOME_CACHE/elasticsearch-$ES_VERSION"
-# One data folder per version and port: an index written by a newer version
-# cannot be read by an older one, and two nodes must not share a data path.
-ES_DATA_DIR="${ES_DATA_DIR:-$ES_HOME_CACHE/node-$ES_VERSION-$ES_PORT}"
-PID_FILE="$ES_DATA_DIR/es.pid"
-LOG_DIR="$ES_DATA_DIR/logs"
-CONSOLE_LOG="$LOG_DIR/console.log"
 readonly CLUSTER_NAME=newsearch-test
-URL="http://127.0.0.1:$ES_PORT"
+
+# Point every per-node path at the node for port $1. One data folder per version
+# and port: an index written by a newer version cannot be read by an older one,
+# and two nodes must not share a data path.
+use_port() {
+    ES_PORT=$1
+    URL="http://127.0.0.1:$ES_PORT"
+    ES_DATA_DIR="${ES_DATA_DIR_GIVEN:-$ES_HOME_CACHE/node-$ES_VERSION-$ES_PORT}"
+    PID_FILE="$ES_DATA_DIR/es.pid"
+    PORT_FILE="$ES_DATA_DIR/http.port"
+    LOG_DIR="$ES_DATA_DIR/logs"
+    CONSOLE_LOG="$LOG_DIR/console.log"
+}
+use_port "$ES_PORT"
 
 usage() {
     cat <<EOF
@@ -51,15 +70,18 @@ Manage a single-node Elasticsearch $DEFAULT_ES_VERSION for tests and CI, on 127.
 
 Commands:
   start    fetch (Maven, cached in ~/.m2), unpack (once), start the node and wait
-           until the cluster is yellow; print its URL. Does nothing if a node
-           already answers on the port.
+           until the cluster is yellow; print its URL. If this script's node is
+           already running, only print its URL. A node it did not start is never
+           used: without ES_PORT it starts its own on the next free port.
   stop     stop the node started by 'start' (via its pid file) and wait until it is gone.
-  status   say whether the node runs, its pid, RSS and health; exit 3 if it does not.
-  url      print the URL the node answers on.
+  status   say whether this script's node runs, its pid, RSS and health; exit 3 if
+           it does not (also when some other node answers on the port).
+  url      print the URL this script's node answers on; exit 3 if it is not running.
 
 Environment (defaults in brackets):
   ES_VERSION        Elasticsearch version [$DEFAULT_ES_VERSION]
-  ES_PORT           HTTP port [9200]
+  ES_PORT           HTTP port; only this one when given [the first free from 9200]
+  ES_PORT_RANGE     ports tried from 9200 when ES_PORT is not given [20]
   ES_JAVA_HOME      JDK to run it with (the test zip bundles none)
                     [/usr/lib/jvm/temurin-25-jdk-amd64]
   ES_JAVA_OPTS      JVM options [-Xms512m -Xmx512m]
@@ -95,6 +117,69 @@ healthy() {
 
 remote_version() {
     curl -fsS -m 2 "$URL/_cat/nodes?h=version" 2>/dev/null | head -n 1 || true
+}
+
+# Is anything listening on port $1 of 127.0.0.1 (HTTP or not)?
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# What answers on $URL: the cluster name and process id it reports, compacted,
+# e.g. {"cluster_name":"newsearch-test","nodes":{"x":{"process":{"id":4475}}}}.
+node_identity() {
+    curl -fsS -m 3 "$URL/_nodes/_local/process?filter_path=cluster_name,nodes.*.process.id" 2>/dev/null |
+        tr -d ' \n' || true
+}
+
+# True when the node answering on $URL is the one in our pid file, in our cluster.
+ours_answering() {
+    local pid identity
+    pid=$(node_pid) || return 1
+    identity=$(node_identity)
+    [[ $identity == *"\"cluster_name\":\"$CLUSTER_NAME\""* && $identity == *"\"id\":$pid}"* ]]
+}
+
+# Words for whatever holds port $ES_PORT, for messages.
+describe_port() {
+    local identity cluster pid
+    identity=$(node_identity)
+    if [[ $identity =~ \"cluster_name\":\"([^\"]*)\" ]]; then
+        cluster=${BASH_REMATCH[1]}
+        pid=""
+        [[ $identity =~ \"id\":([0-9]+) ]] && pid=" (pid ${BASH_REMATCH[1]})"
+        printf 'an Elasticsearch node of cluster "%s"%s' "$cluster" "$pid"
+    elif answering; then
+        printf 'an HTTP server that is not Elasticsearch'
+    else
+        printf 'a program that is not an HTTP server'
+    fi
+}
+
+candidate_ports() {
+    if [[ -n $ES_PORT_GIVEN ]]; then
+        printf '%s\n' "$ES_PORT_BASE"
+    else
+        seq "$ES_PORT_BASE" "$((ES_PORT_BASE + ES_PORT_RANGE - 1))"
+    fi
+}
+
+# Select (use_port) the port of a node this script started and that is still
+# alive (running or starting); false if there is none.
+find_own() {
+    local port
+    for port in $(candidate_ports); do
+        use_port "$port"
+        node_pid >/dev/null || continue
+        # With a given ES_DATA_DIR every port shares one pid file: the port file
+        # says which port that node was started on. (Nodes started before there
+        # was a port file have the port in their folder's name.)
+        if [[ -r $PORT_FILE && $(<"$PORT_FILE") != "$port" ]]; then
+            continue
+        fi
+        return 0
+    done
+    use_port "$ES_PORT_BASE"
+    return 1
 }
 
 # Print the pid from the pid file if that process is alive and is Elasticsearch
@@ -226,17 +311,46 @@ abort_start() {
     cmd_stop >/dev/null 2>&1 || true
 }
 
+# Select a port for a new node: the first candidate where nothing listens.
+choose_port() {
+    local port first="" first_holder=""
+    for port in $(candidate_ports); do
+        use_port "$port"
+        if ! port_in_use "$port"; then
+            [[ -n $first ]] && say "port $first is taken by $first_holder, not started by this script; using port $port"
+            return 0
+        fi
+        if [[ -n $ES_PORT_GIVEN ]]; then
+            die "port $port is taken by $(describe_port), which this script did not start (no live node in $PID_FILE); it will not use a node it does not own. Free the port, choose another ES_PORT, or leave ES_PORT unset to take the next free port (or set ELASTICSEARCH_URL to use that node deliberately)"
+        fi
+        if [[ -z $first ]]; then
+            first=$port
+            first_holder=$(describe_port)
+        fi
+    done
+    die "ports $ES_PORT_BASE to $((ES_PORT_BASE + ES_PORT_RANGE - 1)) are all taken; set ES_PORT to a free port"
+}
+
 cmd_start() {
-    if healthy; then
-        say "already running at $URL (Elasticsearch $(remote_version))"
-        printf '%s\n' "$URL"
-        return 0
+    local pid
+    if find_own; then
+        pid=$(node_pid)
+        if ours_answering && healthy; then
+            say "already running at $URL (Elasticsearch $(remote_version), pid $pid)"
+            printf '%s\n' "$URL"
+            return 0
+        fi
+        if port_in_use "$ES_PORT" && ! ours_answering; then
+            die "this script's node (pid $pid, $ES_DATA_DIR) is alive, but port $ES_PORT is answered by $(describe_port); stop ours with ES_PORT=$ES_PORT ${0##*/} stop"
+        fi
+    else
+        choose_port
     fi
     [[ -x $ES_JAVA_HOME/bin/java ]] ||
         die "no JDK at ES_JAVA_HOME=$ES_JAVA_HOME; the test distribution bundles none: set ES_JAVA_HOME to a JDK 21+ (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)"
     command -v curl >/dev/null 2>&1 || die "curl not found: install curl"
 
-    local started=$SECONDS pid launcher
+    local started=$SECONDS launcher
     ensure_user
     ensure_distribution
     prepare_dirs
@@ -245,12 +359,10 @@ cmd_start() {
         say "node $pid is starting; waiting for it"
         launcher=""
     else
-        if answering; then
-            die "something answers on $URL but is not healthy; free port $ES_PORT or set ES_PORT"
-        fi
         local settings=()
         mapfile -t settings < <(node_settings)
         rm -f "$PID_FILE"
+        printf '%s\n' "$ES_PORT" >"$PORT_FILE"
         say "starting Elasticsearch $ES_VERSION on $URL (heap: $ES_JAVA_OPTS; data: $ES_DATA_DIR)"
         local cmd=()
         if ((RUN_AS_ROOT)); then
@@ -268,7 +380,7 @@ cmd_start() {
     fi
 
     local deadline=$((SECONDS + ES_START_TIMEOUT))
-    until healthy; do
+    until healthy && ours_answering; do
         if [[ -n $launcher ]] && ! kill -0 "$launcher" 2>/dev/null; then
             print_failure "Elasticsearch exited during startup"
             die "Elasticsearch $ES_VERSION did not start; see the log above ($LOG_DIR)"
@@ -286,10 +398,9 @@ cmd_start() {
 
 cmd_stop() {
     local pid
-    if ! pid=$(node_pid); then
-        rm -f "$PID_FILE"
-        if answering; then
-            die "a node answers on $URL but was not started by this script (no live pid in $PID_FILE); stop it yourself"
+    if ! find_own || ! pid=$(node_pid); then
+        if [[ -n $ES_PORT_GIVEN ]] && port_in_use "$ES_PORT"; then
+            die "$(describe_port) answers on $URL but was not started by this script (no live pid in $PID_FILE); stop it yourself"
         fi
         say "not running"
         return 0
@@ -311,7 +422,7 @@ cmd_stop() {
 
 cmd_status() {
     local pid rss
-    if pid=$(node_pid); then
+    if find_own && pid=$(node_pid); then
         rss=$(ps -o rss= -p "$pid" | tr -d ' ') || true
         rss=${rss:-0}
         if healthy; then
@@ -321,15 +432,9 @@ cmd_status() {
         fi
         return 0
     fi
-    if answering; then
-        local version
-        version=$(remote_version)
-        if [[ -n $version ]]; then
-            say "Elasticsearch $version answers at $URL but was not started by this script"
-        else
-            say "something that is not Elasticsearch answers at $URL"
-        fi
-        return 0
+    if port_in_use "$ES_PORT"; then
+        say "not running; $(describe_port) answers at $URL but was not started by this script"
+        return 3
     fi
     say "not running (port $ES_PORT)"
     return 3
@@ -337,14 +442,20 @@ cmd_status() {
 
 main() {
     local command=${1:-}
+    [[ $ES_PORT =~ ^[0-9]+$ ]] || die "ES_PORT must be a port number, not '$ES_PORT'"
+    [[ $ES_PORT_RANGE =~ ^[0-9]+$ ]] && ((ES_PORT_RANGE >= 1)) || die "ES_PORT_RANGE must be a positive number"
     case $command in
     -h | --help | help)
         usage
         return 0
         ;;
     url)
-        printf '%s\n' "$URL"
-        return 0
+        if find_own; then
+            printf '%s\n' "$URL"
+            return 0
+        fi
+        say "not running"
+        return 3
         ;;
     status)
         cmd_status
@@ -361,12 +472,11 @@ main() {
         return 2
         ;;
     esac
-    [[ $ES_PORT =~ ^[0-9]+$ ]] || die "ES_PORT must be a port number, not '$ES_PORT'"
-    # One start or stop at a time per port: two CI steps racing to start the
-    # same node would otherwise launch it twice.
+    # One start or stop at a time: two CI steps racing to start a node would
+    # otherwise launch it twice, or pick the same free port.
     mkdir -p "$ES_HOME_CACHE"
-    exec 9>"$ES_HOME_CACHE/.lock-$ES_PORT"
-    flock -w "$((ES_START_TIMEOUT + 60))" 9 || die "timed out waiting for another es-node.sh on port $ES_PORT"
+    exec 9>"$ES_HOME_CACHE/.lock"
+    flock -w "$((ES_START_TIMEOUT + 60))" 9 || die "timed out waiting for another es-node.sh"
     "cmd_$command"
 }
 

@@ -9,16 +9,31 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 . .venv/bin/activate
 
+# The tests create and delete indices: they run against a node named explicitly
+# (ELASTICSEARCH_URL) or one that scripts/es-node.sh started, never against
+# whatever happens to answer on port 9200 (es-node.sh takes another port then).
 started_es=""
-cleanup() { if [ -n "$started_es" ]; then scripts/es-node.sh stop >/dev/null 2>&1 || true; fi; }
+es_port=""
+cleanup() { if [ -n "$started_es" ]; then ES_PORT="$es_port" scripts/es-node.sh stop >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 
 if [ -z "${ELASTICSEARCH_URL:-}" ] && [ "${SKIP_ELASTICSEARCH:-0}" != "1" ]; then
   if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
+    # A node es-node.sh started earlier is reused and left running; only a node
+    # started here is stopped at the end, and only that one may be restarted by
+    # the fault tests (others may be using the earlier one).
+    reused=""
+    if scripts/es-node.sh status >/dev/null 2>&1; then reused=1; fi
     if url=$(scripts/es-node.sh start); then
       export ELASTICSEARCH_URL="$url"
-      export ES_NODE_MANAGED=1  # tests may restart this node (fault tests)
-      started_es=1
+      es_port="${url##*:}"
+      es_port="${es_port%/}"
+      if [ -z "$reused" ]; then
+        started_es=1
+        export ES_NODE_MANAGED=1 # tests may restart this node (fault tests)
+      else
+        echo "test: using the Elasticsearch node es-node.sh started earlier at $url (left running; fault tests skipped)" >&2
+      fi
     elif [ "${CI:-}" = "true" ]; then
       echo "test: Elasticsearch did not start; CI requires it" >&2
       exit 1
