@@ -21,7 +21,8 @@ from markupsafe import Markup
 from .analysis import Term, normalize, parse_query, query_words
 from .config import Settings
 from .engines.base import Engine, EngineQuery, FacetSpec
-from .highlight import build_matcher, mark, snippet
+from .highlight import build_matcher, mark
+from .highlight import snippet as make_snippet
 from .model import SHANGHAI
 
 MAX_QUERY_CHARS = 256
@@ -71,21 +72,46 @@ def _clean(value: str, name: str, limit: int) -> str:
     return value
 
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits only. ``\d`` and ``str.isdigit()`` also accept other scripts' digits
+# (fullwidth １, Arabic-Indic ٣) and superscripts (², which isdigit() accepts and
+# int() refuses: that was a 500); our links never contain them, and one spelling
+# per number keeps URLs (and caches) canonical.
+_DIGITS = re.compile(r"[0-9]+")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY_LABELS = {"from": "开始日期", "to": "结束日期"}
+
+
+def parse_positive_int(value: str, name: str, label: str, maximum: int, too_big: str | None = None) -> int:
+    """A whole number 1..maximum written in ASCII digits, or a RequestError in words.
+
+    Shared by every numeric URL parameter (``page`` here, an article's ``part``),
+    so none of them can reach ``int()`` with something it refuses or that is huge.
+    """
+    value = _clean(value, name, 40)
+    if not _DIGITS.fullmatch(value):
+        shown = "".join(c for c in value[:20] if c.isprintable())
+        raise RequestError(f"{label}应为正整数，请用半角数字 0–9 书写（收到：{shown}）", name)
+    digits = value.lstrip("0")
+    if not digits:
+        raise RequestError(f"{label}应为正整数，从 1 开始", name)
+    if len(digits) > 9 or int(digits) > maximum:
+        raise RequestError(too_big or f"{label}最大为 {maximum}", name)
+    return int(digits)
 
 
 def _parse_day(value: str, name: str) -> date | None:
-    value = _clean(value, name, 10)
+    label = _DAY_LABELS.get(name, f"日期 {name}")
+    value = _clean(value, name, 40)
     if not value:
         return None
-    if not _DAY.match(value):
-        raise RequestError(f"日期 {name} 应为 YYYY-MM-DD 格式", name)
+    if not _DAY.fullmatch(value):
+        raise RequestError(f"{label}应为 YYYY-MM-DD 格式，用半角数字，例如 2024-03-15", name)
     try:
         d = date.fromisoformat(value)
     except ValueError:
-        raise RequestError(f"日期 {name} 不存在：{value}", name) from None
+        raise RequestError(f"{label}不存在：{value}", name) from None
     if not 1900 <= d.year <= 2100:
-        raise RequestError(f"日期 {name} 超出范围", name)
+        raise RequestError(f"{label}超出范围（1900 年至 2100 年）", name)
     return d
 
 
@@ -122,12 +148,8 @@ class SearchRequest:
         sort = _clean((_getlist(args, "sort") or [""])[0], "sort", 20)
         if sort and sort not in SORTS:
             raise RequestError(f"排序方式应为 {', '.join(SORTS)} 之一", "sort")
-        raw_page = _clean((_getlist(args, "page") or ["1"])[0] or "1", "page", 6)
-        if not raw_page.isdigit() or int(raw_page) < 1:
-            raise RequestError("页码应为正整数", "page")
-        page = int(raw_page)
-        if page > max_page:
-            raise RequestError(f"最多只能翻到第 {max_page} 页，请缩小搜索范围", "page")
+        raw_page = (_getlist(args, "page") or ["1"])[0] or "1"
+        page = parse_positive_int(raw_page, "page", "页码", max_page, f"最多只能翻到第 {max_page} 页，请缩小搜索范围")
         more = tuple(m for m in _getlist(args, "more")[:4] if m in FACET_BY_NAME)
         return cls(q=q, filters=tuple(filters), date_from=date_from, date_to=date_to, sort=sort, page=page, more=more)
 
@@ -360,7 +382,7 @@ class Searcher:
             result.relaxations = self.relaxations(req)
         return result
 
-    def _hit(self, doc: dict[str, Any], matcher, score: float | None, explanation: Any = None) -> Hit:
+    def _hit(self, doc: dict[str, Any], matcher, score: float | None, explanation: Any = None, snippet: bool = True) -> Hit:
         return Hit(
             id=doc["id"],
             title=doc["title"],
@@ -368,7 +390,7 @@ class Searcher:
             date=local_time(doc["date"], doc.get("offset", 480)),
             categories=doc["categories"],
             tags=doc["tags"],
-            snippet_html=snippet(doc["body_text"], matcher),
+            snippet_html=make_snippet(doc["body_text"], matcher) if snippet else Markup(""),
             source_url=doc.get("source_url") or "",
             score=score,
             explanation=explanation,
@@ -439,7 +461,11 @@ class Searcher:
         return doc
 
     def related(self, doc: dict[str, Any], limit: int = 5) -> list[Hit]:
-        """Articles sharing words with this one's title, best first."""
+        """Articles sharing words with this one's title, best first.
+
+        Bounded whatever the post's size: the query is built from the title alone
+        (at most 300 characters, at most 12 words), and hits are bounded by the engines.
+        """
         words = [w for w in dict.fromkeys(query_words(normalize(doc["title"]))) if len(w) > 1][:12]
         terms = tuple(t for w in words for t in parse_query(w)[:1])
         if not terms:
@@ -449,7 +475,8 @@ class Searcher:
         )
         res = self.engine.search(eq)
         matcher = build_matcher(terms)
-        return [self._hit(h.doc, matcher, h.score) for h in res.hits if h.doc["id"] != doc["id"]][:limit]
+        # The article page lists related titles only: no snippets to compute.
+        return [self._hit(h.doc, matcher, h.score, snippet=False) for h in res.hits if h.doc["id"] != doc["id"]][:limit]
 
     VOCAB_TTL = 60.0
 

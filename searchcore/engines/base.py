@@ -12,9 +12,13 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..analysis import Term
+from ..highlight import WINDOW_CHARS
 from ..model import IndexedArticle
 
-# Stored fields every engine returns for a hit or an article.
+# Stored fields every engine returns for an article (``get``). A search hit has
+# them too, but bounded: ``body_html`` is empty (only the article page shows it)
+# and ``body_text`` holds at most WINDOW_CHARS characters (all a snippet reads), so
+# a hit costs the same whatever the size of its post.
 STORED_FIELDS = (
     "id",
     "title",
@@ -141,7 +145,13 @@ def date_parts(day: int) -> dict[str, int]:
 
 
 def stored_values(ia: IndexedArticle) -> dict[str, Any]:
-    """The stored (displayed) fields of an article, the same for every engine."""
+    """The stored (displayed) fields of an article, the same for every engine.
+
+    The plain text is stored only as far as the highlighter reads it
+    (WINDOW_CHARS): it is never shown whole (the article page shows the HTML), and
+    storing all of a 9 MB post's text doubled what every hit on it loaded. Indexes
+    built before keep the whole text; hits are bounded when read all the same.
+    """
     a = ia.article
     return {
         "id": a.id,
@@ -150,7 +160,7 @@ def stored_values(ia: IndexedArticle) -> dict[str, Any]:
         "categories": list(a.categories),
         "tags": list(a.tags),
         "body_html": a.body_html,
-        "body_text": a.body_text,
+        "body_text": a.body_text[:WINDOW_CHARS],
         "source_url": a.source_url or "",
         "path": a.path,
         "content_hash": a.content_hash,

@@ -25,6 +25,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from ..analysis import Term
 from ..config import Settings
+from ..highlight import WINDOW_CHARS
 from ..model import IndexedArticle
 from .base import (
     EngineError,
@@ -45,6 +46,9 @@ _UNINDEXED = {"type": "text", "index": False}
 # stay in the stored _source: excluding them there makes Elasticsearch keep a
 # second, full copy as _recovery_source, which costs more than it saves.)
 _TOKEN_FIELDS = ["*_words", "*_chars", "*_pairs"]
+# A hit shows a title and a snippet: never send it the HTML body (see
+# base.STORED_FIELDS); the article page asks for it with ``get``.
+_HIT_EXCLUDES = [*_TOKEN_FIELDS, "body_html"]
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
@@ -352,7 +356,7 @@ class ElasticsearchEngine:
             "track_total_hits": True,
             "from": q.offset,
             "size": q.limit,
-            "_source": {"excludes": _TOKEN_FIELDS},
+            "_source": {"excludes": _HIT_EXCLUDES},
         }
         if q.sort == "newest":
             body["sort"] = [{"date": "desc"}, {"id": "asc"}]
@@ -404,7 +408,7 @@ class ElasticsearchEngine:
             res, counted = self._call(self.es.search, index=self.alias, **body), {}
         raw_hits = self._search_after(q, body) if deep else res["hits"]["hits"]
         hits = [
-            EngineHit(doc=self._from_source(h["_source"]), score=h.get("_score"), explanation=h.get("_explanation"))
+            EngineHit(doc=self._from_source(h["_source"], hit=True), score=h.get("_score"), explanation=h.get("_explanation"))
             for h in raw_hits
         ]
         facets = {}
@@ -440,10 +444,14 @@ class ElasticsearchEngine:
         return self._call(self.es.search, index=self.alias, **page)["hits"]["hits"]
 
     @staticmethod
-    def _from_source(src: dict[str, Any]) -> dict[str, Any]:
+    def _from_source(src: dict[str, Any], hit: bool = False) -> dict[str, Any]:
+        """A stored document as the search layer wants it; a ``hit``'s text is cut to
+        WINDOW_CHARS (indexes built before stored_values bounded it hold it whole)."""
         out = {k: src.get(k) for k in ("id", "title", "body_html", "body_text", "source_url", "path", "content_hash")}
         for k in ("title", "body_html", "body_text", "source_url", "path", "content_hash"):
             out[k] = out[k] or ""
+        if hit:
+            out["body_text"] = out["body_text"][:WINDOW_CHARS]
         out["categories"] = list(src.get("categories") or [])
         out["tags"] = list(src.get("tags") or [])
         out["date"] = datetime.fromisoformat(src["date"].replace("Z", "+00:00"))
