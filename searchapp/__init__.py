@@ -20,7 +20,7 @@ from searchcore.analysis import load_user_dict
 from searchcore.config import load_settings
 from searchcore.search import SearchRequest
 
-from . import errors, security, views
+from . import caching, errors, security, views
 from .jsonsafe import SafeJSONProvider
 from .state import init_app as init_state
 
@@ -46,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Htmx(app)
     init_state(app)
     security.init_app(app)
+    caching.init_app(app)
     errors.init_app(app)
     app.register_blueprint(views.bp)
     app.jinja_env.trim_blocks = True

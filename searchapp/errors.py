@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from searchcore.engines import EngineError, EngineUnavailable
@@ -26,7 +26,11 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def error_response(status: int, message: str | None = None, param: str | None = None):
+def error_response(
+    status: int, message: str | None = None, param: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[Response, int, dict[str, str]]:
+    """An error in words, as HTML or JSON; ``headers`` are added (an exception's own,
+    such as a 405's Allow)."""
     message = message or MESSAGES.get(status, "出错了")
     if wants_json():
         body = {"error": message, "status": status}
@@ -34,15 +38,20 @@ def error_response(status: int, message: str | None = None, param: str | None = 
             body["param"] = param
         resp = jsonify(body)
     else:
-        resp = render_template("error.html", status=status, message=message)
-    headers = {"Retry-After": "5"} if status == 503 else {}
-    return resp, status, headers
+        resp = make_response(render_template("error.html", status=status, message=message))
+    out = dict(headers or {})
+    if status == 503:
+        out["Retry-After"] = "5"
+    return resp, status, out
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return error_response(exc.code or 500)
+        # Keep what the exception says in headers (Allow on a 405, WWW-Authenticate,
+        # Retry-After...), but not its Content-Type: the body is ours.
+        kept = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
+        return error_response(exc.code or 500, headers=kept)
 
     @app.errorhandler(EngineUnavailable)
     def engine_down(exc: EngineUnavailable):
