@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request, url_for
+from markupsafe import Markup
 
 from searchcore.engines import IndexMissing
-from searchcore.search import SORTS, RequestError, SearchRequest, SearchResult
+from searchcore.search import SORTS, RequestError, SearchRequest, SearchResult, parse_positive_int
 
+from .caching import HTMX_VARY
 from .errors import error_response
+from .parts import Part, parts_of
 from .state import get_searcher
 from .urls import page_url, search_url
 
@@ -69,7 +72,7 @@ def _render_search(
         partial=partial,
     )
     resp = make_response(html, status)
-    resp.headers["Vary"] = "HX-Request"
+    resp.headers["Vary"] = ", ".join(HTMX_VARY)  # a partial and a page never stand in for each other
     api = search_url(req, "views.api_search")
     resp.headers["Link"] = f'<{api}>; rel="alternate"; type="application/json"'
     return resp
@@ -148,32 +151,72 @@ def _article_or_404(doc_id: str) -> dict[str, Any]:
     return doc
 
 
+def _part(doc: dict[str, Any]) -> tuple[list[Part], int]:
+    """The article's parts (one, unless it is very long) and the one asked for
+    with ``?part=N`` (1 when absent); a RequestError in words for anything else."""
+    parts = parts_of(doc["id"], doc.get("content_hash") or "", doc["body_html"])
+    raw = request.args.get("part", "")
+    if raw == "":
+        return parts, 1
+    n = len(parts)
+    return parts, parse_positive_int(raw, "part", "部分编号", n, f"这篇文章只有 {n} 部分" if n > 1 else "这篇文章不分部分")
+
+
+def _part_url(doc_id: str, n: int, endpoint: str = "views.article") -> str:
+    return url_for(endpoint, doc_id=doc_id, part=n if n > 1 else None)
+
+
 @bp.get("/article/<path:doc_id>")
 def article(doc_id: str):
     doc = _article_or_404(doc_id)
+    try:
+        parts, n = _part(doc)
+    except RequestError as exc:
+        return error_response(400, str(exc), exc.param)
     related = get_searcher().related(doc)
     src = doc.get("source_url") or ""
     safe_src = src if src.startswith(("http://", "https://")) else ""
     return render_template(
-        "article.html", doc=doc, related=related, source_url=safe_src, req=SearchRequest(), search_url=search_url
+        "article.html",
+        doc=doc,
+        body=Markup(parts[n - 1].render(doc["body_html"])),  # sanitized at index time; each part well-formed
+        part=n,
+        parts=len(parts),
+        part_url=lambda i: _part_url(doc["id"], i),
+        related=related,
+        source_url=safe_src,
+        req=SearchRequest(),
+        search_url=search_url,
     )
 
 
 @bp.get("/api/article/<path:doc_id>")
 def api_article(doc_id: str):
     doc = _article_or_404(doc_id)
-    return jsonify(
-        {
-            "id": doc["id"],
-            "title": doc["title"],
-            "date": doc["local_date"].isoformat(),
-            "categories": doc["categories"],
-            "tags": doc["tags"],
-            "body_html": doc["body_html"],
-            "source_url": doc.get("source_url") or None,
-            "url": url_for("views.article", doc_id=doc["id"]),
-        }
-    )
+    try:
+        parts, n = _part(doc)
+    except RequestError as exc:
+        return error_response(400, str(exc), exc.param)
+    count = len(parts)
+    body: dict[str, Any] = {
+        "id": doc["id"],
+        "title": doc["title"],
+        "date": doc["local_date"].isoformat(),
+        "categories": doc["categories"],
+        "tags": doc["tags"],
+        "body_html": parts[n - 1].render(doc["body_html"]),
+        "part": n,
+        "parts": count,
+        "source_url": doc.get("source_url") or None,
+        "url": url_for("views.article", doc_id=doc["id"]),
+    }
+    if count > 1:
+        api = "views.api_article"
+        body["note"] = f"正文很长，分为 {count} 部分；body_html 是第 {n} 部分，其余部分见 parts_urls。"
+        body["parts_urls"] = [_part_url(doc["id"], i, api) for i in range(1, count + 1)]
+        body["prev_url"] = _part_url(doc["id"], n - 1, api) if n > 1 else None
+        body["next_url"] = _part_url(doc["id"], n + 1, api) if n < count else None
+    return jsonify(body)
 
 
 def _suggestions() -> tuple[str, list[str]]:
