@@ -1,17 +1,20 @@
 """Turning a post file into an IndexedArticle: read, parse, sanitize, analyse.
 
-Pure per file and picklable, so the indexer can run it in worker processes.
+Pure per file and picklable, so the indexer can run it in worker processes (which
+it always does: a hostile file must be processed where it can be interrupted).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import char_stream, load_user_dict, normalize, pair_stream, word_stream
+from .files import read_regular_file
 from .model import IndexedArticle, shanghai_day
-from .posts import DEFAULT_MAX_BYTES, Rejected, read_post
+from .posts import DEFAULT_MAX_BYTES, Rejected, parse_post
 
 
 @dataclass
@@ -43,14 +46,29 @@ def index_article(article) -> IndexedArticle:
     )
 
 
-def process_file(path: str, relpath: str, size: int, mtime_ns: int, max_bytes: int = DEFAULT_MAX_BYTES) -> FileOutcome:
-    """Everything the indexer does to one file before the engine sees it."""
+def process_file(
+    path: str,
+    relpath: str,
+    size: int,
+    mtime_ns: int,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    root: str | None = None,
+    follow_symlinks: bool = False,
+) -> FileOutcome:
+    """Everything the indexer does to one file before the engine sees it.
+
+    ``root`` (the resolved posts folder) and ``follow_symlinks`` decide whether a
+    file outside the folder may be read; see ``searchcore.files``.
+    """
     out = FileOutcome(relpath=relpath, size=size, mtime_ns=mtime_ns)
     try:
-        raw, article = read_post(Path(path), relpath, max_bytes=max_bytes)
+        raw = read_regular_file(path, max_bytes, root=root, follow_symlinks=follow_symlinks)
+        if not raw.strip():
+            raise Rejected("empty-file", "empty file")
+        article = parse_post(raw, relpath)
         out.file_hash = hashlib.blake2b(raw, digest_size=16).hexdigest()
         out.article = index_article(article)
-        out.warnings = article.warnings
+        out.warnings = tuple(article.warnings)
     except Rejected as exc:
         out.kind, out.reason = exc.kind, exc.reason
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
@@ -58,10 +76,17 @@ def process_file(path: str, relpath: str, size: int, mtime_ns: int, max_bytes: i
     return out
 
 
-def init_worker(user_dict: str | None) -> None:
-    """Worker start-up: die with the indexer (a SIGKILLed run leaves no orphans),
-    and load the operator's dictionary once."""
+def init_worker(user_dict: str | None, parent: int | None = None) -> None:
+    """Worker start-up: die with the process that started it (a SIGKILLed run leaves
+    no orphans), and load the operator's dictionary once.
+
+    ``parent`` is the pid the worker expects as its parent: if that process is
+    already gone when the death signal is armed, nobody would ever send it, so the
+    worker exits at once instead of living on as an orphan.
+    """
     _die_with_parent()
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
     load_user_dict(Path(user_dict) if user_dict else None)
 
 
@@ -72,5 +97,5 @@ def _die_with_parent() -> None:
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: orphans exit when their queue closes
+    except (OSError, AttributeError):  # not Linux: orphans exit when their connection closes
         pass
