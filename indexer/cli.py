@@ -71,7 +71,7 @@ def _run(ctx: click.Context, path: Path, rebuild: bool, opts: pipeline.Options, 
 
     try:
         report = pipeline.run(settings, path, rebuild=rebuild, opts=opts, progress=progress if show_progress else None)
-    except (EngineError, FileNotFoundError, OSError) as exc:
+    except (EngineError, FileNotFoundError, OSError, pipeline.PoolError) as exc:
         if bar:
             bar.close()
         _fail(as_json, f"indexing failed: {exc}")
@@ -81,12 +81,16 @@ def _run(ctx: click.Context, path: Path, rebuild: bool, opts: pipeline.Options, 
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
+        # Names and reasons come from the posts folder: shown escaped (pipeline.shown),
+        # one line each, so no file name can forge a line or recolour the terminal.
+        for line in pipeline.iter_warnings(report.warnings):
+            click.echo(line, err=True)
         for line in pipeline.iter_rejections(report.rejections):
             click.echo(line, err=True)
         if report.dry_run:
             click.echo(f"dry run: would index {report.indexed} changed files and delete {len(report.would_delete)}:")
             for p in report.would_delete:
-                click.echo(f"  would delete {p}")
+                click.echo(f"  would delete {pipeline.shown(p)}")
         else:
             click.echo(report.summary())
             if report.rejections:
@@ -98,7 +102,7 @@ def _fail(as_json: bool, message: str) -> None:
     if as_json:
         click.echo(json.dumps({"error": message}, ensure_ascii=False))
     else:
-        click.echo(f"error: {message}", err=True)
+        click.echo(f"error: {pipeline.shown(message)}", err=True)
     sys.exit(EXIT_FAILED)
 
 
@@ -124,6 +128,22 @@ _common = [
         show_default=True,
         help="Reject files larger than this.",
     ),
+    click.option(
+        "--file-timeout",
+        type=click.FloatRange(0),
+        default=10.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Reject a file that takes longer than this to read and process; its worker process is "
+        "stopped and replaced and the run goes on. 0 = no limit.",
+    ),
+    click.option(
+        "--follow-symlinks",
+        is_flag=True,
+        help="Also read symbolic links to files outside PATH (by default they are rejected, so a link cannot "
+        "publish a file from elsewhere). Links to files inside PATH are always read; links to folders are never "
+        "followed (no loops); pipes, devices and sockets, linked or not, are always rejected.",
+    ),
     click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."),
 ]
 
@@ -139,8 +159,15 @@ def _with_common(f):
 @click.option("--dry-run", is_flag=True, help="List what would change (including deletions) without writing.")
 @click.option("--delete/--no-delete", default=True, show_default=True, help="Remove articles whose files are gone from PATH.")
 @click.pass_context
-def index(ctx, path, workers, batch_size, commit_every, max_bytes, progress, dry_run, delete) -> None:
-    """Index new and changed posts under PATH; remove deleted ones (incremental)."""
+def index(
+    ctx, path, workers, batch_size, commit_every, max_bytes, file_timeout, follow_symlinks, progress, dry_run, delete
+) -> None:
+    """Index new and changed posts under PATH; remove deleted ones (incremental).
+
+    Only regular files are read. Each rejected file is listed on stderr (REJECTED
+    path: reason) and in the ledger; what was changed in an indexed file (a title
+    cut, tags over the limit) is listed as WARNING path: message.
+    """
     opts = pipeline.Options(
         workers=workers,
         batch_size=batch_size,
@@ -148,6 +175,8 @@ def index(ctx, path, workers, batch_size, commit_every, max_bytes, progress, dry
         max_bytes=max_bytes,
         dry_run=dry_run,
         delete=delete,
+        file_timeout=file_timeout,
+        follow_symlinks=follow_symlinks,
     )
     _run(ctx, path, False, opts, progress)
 
@@ -156,7 +185,7 @@ def index(ctx, path, workers, batch_size, commit_every, max_bytes, progress, dry
 @_with_common
 @click.option("--keep-old", is_flag=True, help="Keep the previous index after the swap (for rollback).")
 @click.pass_context
-def reindex(ctx, path, workers, batch_size, commit_every, max_bytes, progress, keep_old) -> None:
+def reindex(ctx, path, workers, batch_size, commit_every, max_bytes, file_timeout, follow_symlinks, progress, keep_old) -> None:
     """Rebuild the whole index from PATH into a new index, then swap it in atomically.
 
     Readers keep using the old index until the new one is complete; a failed or
@@ -164,7 +193,13 @@ def reindex(ctx, path, workers, batch_size, commit_every, max_bytes, progress, k
     dictionary.
     """
     opts = pipeline.Options(
-        workers=workers, batch_size=batch_size, commit_docs=commit_every, max_bytes=max_bytes, keep_old=keep_old
+        workers=workers,
+        batch_size=batch_size,
+        commit_docs=commit_every,
+        max_bytes=max_bytes,
+        keep_old=keep_old,
+        file_timeout=file_timeout,
+        follow_symlinks=follow_symlinks,
     )
     _run(ctx, path, True, opts, progress)
 
@@ -190,8 +225,10 @@ def status(ctx) -> None:
         last = info["last_run"]
         if last:
             click.echo(
-                f"last run:  {last['command']} {last['source']} at {last['started']}: indexed {last['indexed']}, "
-                f"unchanged {last['unchanged']}, deleted {last['deleted']}, rejected {last['rejected']}"
+                f"last run:  {last['command']} {pipeline.shown(last['source'])} at {last['started']}: "
+                f"indexed {last['indexed']}, "
+                f"unchanged {last['unchanged']}, deleted {last['deleted']}, rejected {last['rejected']}, "
+                f"warnings {len(last.get('warnings') or [])}"
             )
         else:
             click.echo("last run:  never")

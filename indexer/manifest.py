@@ -22,9 +22,10 @@ CREATE TABLE IF NOT EXISTS files (
     file_hash TEXT NOT NULL,
     id TEXT,
     content_hash TEXT,
-    status TEXT NOT NULL,      -- indexed | rejected
+    status TEXT NOT NULL,      -- indexed | rejected | pending
     kind TEXT,
-    reason TEXT
+    reason TEXT,
+    warnings TEXT              -- JSON list: what the parser changed in an indexed file
 );
 CREATE INDEX IF NOT EXISTS files_content ON files(content_hash);
 CREATE INDEX IF NOT EXISTS files_id ON files(id);
@@ -43,9 +44,10 @@ class Entry:
     status: str
     kind: str | None
     reason: str | None
+    warnings: str | None = None  # JSON list, kept so that unchanged files still show them
 
 
-_COLUMNS = "path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason"
+_COLUMNS = "path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason, warnings"
 
 
 class Manifest:
@@ -56,6 +58,9 @@ class Manifest:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
+        if "warnings" not in columns:  # a manifest from before warnings were kept
+            self.db.execute("ALTER TABLE files ADD COLUMN warnings TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -136,9 +141,11 @@ class Manifest:
     def record(self, entries: Iterable[Entry]) -> None:
         with self.transaction():
             self.db.executemany(
-                "INSERT OR REPLACE INTO files(path, size, mtime_ns, file_hash, id, content_hash, status, kind, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.path, e.size, e.mtime_ns, e.file_hash, e.id, e.content_hash, e.status, e.kind, e.reason) for e in entries],
+                f"INSERT OR REPLACE INTO files({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.path, e.size, e.mtime_ns, e.file_hash, e.id, e.content_hash, e.status, e.kind, e.reason, e.warnings)
+                    for e in entries
+                ],
             )
 
     def forget(self, paths: Iterable[str]) -> None:

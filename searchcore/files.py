@@ -39,7 +39,9 @@ def kind_of(mode: int) -> str:
 
 
 def mb(n: float) -> str:
-    """Bytes as megabytes for a reason shown to the operator (10 MB, 1.5 MB)."""
+    """A size for a reason shown to the operator: 10 MB, 1.5 MB, 36 kB."""
+    if n < 1048576:
+        return f"{n / 1024:.0f} kB"
     v = n / 1048576
     return f"{v:.0f} MB" if v >= 10 or v == int(v) else f"{v:.1f} MB"
 
