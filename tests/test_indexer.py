@@ -396,3 +396,24 @@ def test_an_index_from_before_the_pairs_fields_asks_for_a_reindex(settings, tmp_
     assert report.indexed == 30 and engine.physical_index() != old
     assert Searcher(engine, settings).search(SearchRequest(q="经济")).total > 0
     engine.close()
+
+
+def test_rejections_that_depend_on_the_options_are_looked_at_again(settings, tmp_path):
+    """A file too large for --max-bytes, unchanged, is indexed once the limit allows
+    it (so are timeouts, crashes, links outside without --follow-symlinks and
+    unreadable files: the next run looks again instead of trusting the manifest)."""
+    folder = tmp_path / "posts"
+    write_corpus(folder, 10, seed=34)
+    big = folder / "2021-06-01-big.md"
+    big.write_text("---\ntitle: 大文件\ndate: 2021-06-01\n---\n<p>" + "经济发展" * 3000 + "</p>\n", encoding="utf-8")
+    small = Options(max_bytes=16 * 1024)
+    first = run(settings, folder, opts=small)
+    assert [(r.path, r.kind) for r in first.rejections] == [(big.name, "too-large")]
+    assert first.rejections[0].reason == "file is 35 kB, over the 16 kB limit (--max-bytes)"
+    again = run(settings, folder, opts=small)
+    assert (again.unchanged, again.rejected, again.indexed) == (10, 1, 0)
+    larger = run(settings, folder)
+    assert (larger.unchanged, larger.rejected, larger.indexed) == (10, 0, 1)
+    engine = open_engine(settings)
+    assert engine.count() == 11
+    engine.close()
