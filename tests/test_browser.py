@@ -15,6 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -76,21 +77,11 @@ class Served:
     server_errors: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, mixed_corpus) -> Iterator[Served]:
-    if _MISSING:
-        pytest.fail(f"browser tests are required under CI but {_MISSING}", pytrace=False)
-    if not HTMX_JS.exists():
-        pytest.fail(f"{HTMX_JS.relative_to(ROOT)} is missing: run scripts/setup.sh", pytrace=False)
+@contextmanager
+def serving(app) -> Iterator[Served]:
+    """Serve ``app`` over HTTP on a free port in a background thread, recording 5xx answers."""
     from werkzeug.serving import make_server
 
-    from indexer.pipeline import run
-    from searchapp import create_app
-
-    settings = make_settings("tantivy", tmp_path_factory.mktemp("browser") / "data", index="news")
-    report = run(settings, mixed_corpus)
-    assert report.indexed > 300, report.summary()
-    app = create_app({"SETTINGS_OVERRIDES": {"engine": "tantivy", "data_dir": settings.data_dir, "index": "news"}})
     state = Served(url="")
 
     def recording(environ, start_response):
@@ -115,6 +106,23 @@ def served(tmp_path_factory, mixed_corpus) -> Iterator[Served]:
         thread.join(10)
         server.server_close()
         wz_log.setLevel(old_level)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, mixed_corpus) -> Iterator[Served]:
+    if _MISSING:
+        pytest.fail(f"browser tests are required under CI but {_MISSING}", pytrace=False)
+    if not HTMX_JS.exists():
+        pytest.fail(f"{HTMX_JS.relative_to(ROOT)} is missing: run scripts/setup.sh", pytrace=False)
+    from indexer.pipeline import run
+    from searchapp import create_app
+
+    settings = make_settings("tantivy", tmp_path_factory.mktemp("browser") / "data", index="news")
+    report = run(settings, mixed_corpus)
+    assert report.indexed > 300, report.summary()
+    app = create_app({"SETTINGS_OVERRIDES": {"engine": "tantivy", "data_dir": settings.data_dir, "index": "news"}})
+    with serving(app) as state:
+        yield state
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +164,7 @@ def open_tab(browser: Browser, served: Served) -> Iterator[Callable[..., Tab]]:
     contexts: list[BrowserContext] = []
 
     def make(**context_kwargs) -> Tab:
-        context = browser.new_context(base_url=served.url, locale="zh-CN", **context_kwargs)
+        context = browser.new_context(**{"base_url": served.url, "locale": "zh-CN", **context_kwargs})
         contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
         if context_kwargs.get("java_script_enabled", True):
@@ -464,7 +472,10 @@ NO_ACTIVE_CONTENT = """
 def _assert_safe_article(page: Page, served: Served) -> None:
     found = page.evaluate(NO_ACTIVE_CONTENT)
     assert found["bad"] == [], found
-    assert sorted(found["scripts"]) == [f"{served.url}/static/app.js", f"{served.url}/static/vendor/htmx.min.js"], found
+    # our two scripts, at their versioned URLs (?v=<content hash>, see searchapp/caching.py)
+    scripts = sorted(found["scripts"])
+    assert [s.split("?v=")[0] for s in scripts] == [f"{served.url}/static/app.js", f"{served.url}/static/vendor/htmx.min.js"]
+    assert all(re.search(r"\?v=[0-9a-f]{12}$", s) for s in scripts), scripts
 
 
 def test_open_article_from_results(tab: Tab, served: Served):
@@ -808,3 +819,96 @@ def test_unknown_article_is_a_friendly_404(tab: Tab):
     assert resp.status == 404
     expect(page.locator("main h1")).to_have_text("没有找到这个页面")
     expect(page.locator("#q")).to_be_visible()
+
+
+# -- 13. very long posts and old images ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_long(tmp_path_factory) -> Iterator[Served]:
+    """Its own small index (the fixture posts), plus a 9 MB post and a post stored with
+    a remote <img> as older indexes kept them (see tests/test_web_hardening.py)."""
+    from indexer.pipeline import run
+    from searchapp import create_app
+    from searchcore.engines import open_engine
+    from tests.conftest import POSTS
+    from tests.test_web_hardening import big_post, old_image_post
+
+    settings = make_settings("tantivy", tmp_path_factory.mktemp("browser-long") / "data", index="news")
+    run(settings, POSTS)
+    engine = open_engine(settings)
+    writer = engine.writer()
+    try:
+        assert writer.upsert([big_post(), old_image_post()]) == []
+        writer.commit()
+    finally:
+        writer.close()
+        engine.close()
+    app = create_app({"SETTINGS_OVERRIDES": {"engine": "tantivy", "data_dir": settings.data_dir, "index": "news"}})
+    with serving(app) as state:
+        yield state
+    assert not state.server_errors, state.server_errors
+
+
+def _part_label(page: Page) -> tuple[int, int]:
+    text = page.locator("nav.parts .part-label").first.inner_text()
+    m = re.fullmatch(r"第 (\d+)/(\d+) 部分", text.strip())
+    assert m, text
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_long_article_reads_in_parts_on_a_phone(open_tab, served_long: Served):
+    from tests.test_web_hardening import BIG_ID, EARLY, LATE
+
+    tab = open_tab(base_url=served_long.url, **PHONE)
+    page = tab.page
+    page.goto(f"/article/{BIG_ID}")
+    part, parts = _part_label(page)
+    assert part == 1 and parts >= 30
+    assert page.evaluate("document.documentElement.outerHTML.length") < 400_000
+    expect(page.locator("article .body")).to_contain_text(EARLY)
+    expect(page.locator(".parts-note")).to_contain_text(f"分为 {parts} 部分")
+    width, inner = page.evaluate(NO_HSCROLL)
+    assert width <= inner + 1, f"part 1 is {width}px wide on a {inner}px screen"
+    nav = page.locator("nav.parts").first
+    expect(nav.locator("a[rel=prev]")).to_have_count(0)
+    box = nav.locator("a[rel=next]").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= inner and box["height"] >= 24, box
+
+    with page.expect_navigation():
+        nav.locator("a[rel=next]").click()
+    assert params(page) == {"part": ["2"]} and _part_label(page) == (2, parts)
+    assert page.title().endswith(f"（第 2/{parts} 部分） - 新闻搜索")
+    with page.expect_navigation():
+        page.locator("nav.parts").last.get_by_role("link", name="最后一部分").click()
+    assert _part_label(page) == (parts, parts)
+    expect(page.locator("article .body")).to_contain_text(LATE)
+    expect(page.locator("nav.parts a[rel=next]")).to_have_count(0)
+    width, inner = page.evaluate(NO_HSCROLL)
+    assert width <= inner + 1, f"the last part is {width}px wide on a {inner}px screen"
+    with page.expect_navigation():
+        page.locator("nav.parts").first.get_by_role("link", name="第一部分").click()
+    assert params(page) == {} and _part_label(page) == (1, parts)
+    assert not tab.page_errors
+
+
+def test_remote_images_are_never_fetched(open_tab, served_long: Served):
+    """An <img> stored by an older index stays in the page, and the CSP keeps the
+    browser from fetching it: the host it names never hears from the reader."""
+    from tests.test_web_hardening import OLD_IMG_ID, TRACKER
+
+    tab = open_tab(base_url=served_long.url)
+    page = tab.page
+    failed: dict[str, str] = {}
+    answered: list[str] = []
+    # Chromium reports a request the CSP blocked as a failed request (never sent)
+    page.on("requestfailed", lambda r: failed.__setitem__(r.url, r.failure or ""))
+    page.on("response", lambda r: answered.append(r.url))
+    page.goto(f"/article/{OLD_IMG_ID}")
+    expect(page.locator("article .body")).to_contain_text("旧索引里的图片说明文字")
+    assert page.locator(f'article .body img[src="{TRACKER}"]').count() == 1
+    page.wait_for_timeout(300)
+    assert [u for u in answered if not u.startswith(served_long.url)] == []
+    assert failed.get(TRACKER) in ("csp", "net::ERR_BLOCKED_BY_CSP"), failed  # blocked, not sent
+    assert page.evaluate("document.querySelector('article .body img').naturalWidth") == 0
+    assert any(v.startswith("img-src") and TRACKER in v for v in page.evaluate("window.__csp")), page.evaluate("window.__csp")
