@@ -367,7 +367,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| {slow.dropped} |",
             flush=True,
         )
-        print(f"  ({stack}: {time.monotonic() - t0:.0f} s; log {work / (stack + '.log')})", file=sys.stderr)
+        each = ""
+        if figures.attempted <= 10:  # few searches: show each one's time
+            each = "; searches took " + ", ".join(
+                f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.1f} ms" for ms in figures.latencies_ms
+            )
+        print(f"  ({stack}: {time.monotonic() - t0:.0f} s{each}; log {work / (stack + '.log')})", file=sys.stderr)
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0
