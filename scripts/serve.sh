@@ -117,7 +117,9 @@ chmod 755 "$run_dir"
 access_log=/dev/stdout
 [ -w /dev/stdout ] || access_log=/dev/stderr
 [ -w "$access_log" ] || access_log="$run_dir/access.log"
-NGINX_LISTEN="$host:$port" NGINX_UPSTREAM="unix:$run_dir/gunicorn.sock" NGINX_RUN_DIR="$run_dir" \
+listen="$host:$port"
+[[ $host == *:* ]] && listen="[$host]:$port" # an IPv6 address
+NGINX_LISTEN="$listen" NGINX_UPSTREAM="unix:$run_dir/gunicorn.sock" NGINX_RUN_DIR="$run_dir" \
   NGINX_ACCESS_LOG="$access_log" python3 - "$template" "$run_dir/nginx.conf" <<'PY'
 import os, re, sys
 names = ("NGINX_LISTEN", "NGINX_UPSTREAM", "NGINX_RUN_DIR", "NGINX_ACCESS_LOG")
