@@ -30,7 +30,10 @@ readonly ES_PORT_BASE=$ES_PORT # use_port changes ES_PORT; the candidates stay p
 ES_PORT_RANGE="${ES_PORT_RANGE:-20}"
 ES_DATA_DIR_GIVEN="${ES_DATA_DIR:-}"
 ES_JAVA_HOME="${ES_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
-ES_JAVA_OPTS="${ES_JAVA_OPTS:--Xms512m -Xmx512m}"
+# 1 GB, as docker-compose gives production: Elasticsearch refuses (429) any single
+# document over a tenth of the heap in indexing pressure (~4× its bytes), so at 512 MB
+# a legal 9 MB post (under --max-bytes) could not be indexed.
+ES_JAVA_OPTS="${ES_JAVA_OPTS:--Xms1g -Xmx1g}"
 ES_START_TIMEOUT="${ES_START_TIMEOUT:-120}"
 ES_STOP_TIMEOUT="${ES_STOP_TIMEOUT:-60}"
 # Elasticsearch refuses to run as root; as root we run it as this user.
@@ -84,7 +87,7 @@ Environment (defaults in brackets):
   ES_PORT_RANGE     ports tried from 9200 when ES_PORT is not given [20]
   ES_JAVA_HOME      JDK to run it with (the test zip bundles none)
                     [/usr/lib/jvm/temurin-25-jdk-amd64]
-  ES_JAVA_OPTS      JVM options [-Xms512m -Xmx512m]
+  ES_JAVA_OPTS      JVM options [-Xms1g -Xmx1g]
   ES_HOME_CACHE     where the distribution is unpacked
                     [\$HOME/.cache/newsearch-es; /var/cache/newsearch-es as root]
   ES_DATA_DIR       data, logs and pid file [\$ES_HOME_CACHE/node-<version>-<port>]

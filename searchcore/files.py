@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import stat
 
-from .posts import DEFAULT_MAX_BYTES, Rejected
+from .model import Article
+from .posts import DEFAULT_MAX_BYTES, Rejected, parse_post
 
 _KINDS = {
     stat.S_IFIFO: "a named pipe",
@@ -150,3 +151,14 @@ def _read_at_most(fd: int, limit: int, hint: int) -> bytes:
         total += len(b)
         step = _READ_STEP
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_post(
+    path: str, relpath: str, max_bytes: int = DEFAULT_MAX_BYTES, root: str | None = None, follow_symlinks: bool = False
+) -> tuple[bytes, Article]:
+    """Read one post file safely (``read_regular_file``) and parse it: the one way
+    a post is read, by the indexer and by the tests' ground truth alike."""
+    raw = read_regular_file(path, max_bytes, root=root, follow_symlinks=follow_symlinks)
+    if not raw.strip():
+        raise Rejected("empty-file", "empty file")
+    return raw, parse_post(raw, relpath)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import char_stream, load_user_dict, normalize, pair_stream, word_stream
-from .files import read_regular_file
-from .model import IndexedArticle, shanghai_day
-from .posts import DEFAULT_MAX_BYTES, Rejected, parse_post
+from .files import read_post
+from .model import Article, IndexedArticle, shanghai_day
+from .posts import DEFAULT_MAX_BYTES, MAX_SEARCHABLE_CHARS, Rejected
 
 
 @dataclass
@@ -29,9 +29,11 @@ class FileOutcome:
     warnings: tuple[str, ...] = ()  # see Article.warnings; the run report lists them
 
 
-def index_article(article) -> IndexedArticle:
+def index_article(article: Article) -> IndexedArticle:
+    """The token streams every engine indexes; a body is searchable up to
+    MAX_SEARCHABLE_CHARS (``parse_post`` warns when it is cut)."""
     title = normalize(article.title)
-    body = normalize(article.body_text)
+    body = normalize(article.body_text[:MAX_SEARCHABLE_CHARS])
     title_chars = char_stream(title)
     body_chars = char_stream(body)
     return IndexedArticle(
@@ -62,10 +64,7 @@ def process_file(
     """
     out = FileOutcome(relpath=relpath, size=size, mtime_ns=mtime_ns)
     try:
-        raw = read_regular_file(path, max_bytes, root=root, follow_symlinks=follow_symlinks)
-        if not raw.strip():
-            raise Rejected("empty-file", "empty file")
-        article = parse_post(raw, relpath)
+        raw, article = read_post(path, relpath, max_bytes, root=root, follow_symlinks=follow_symlinks)
         out.file_hash = hashlib.blake2b(raw, digest_size=16).hexdigest()
         out.article = index_article(article)
         out.warnings = tuple(article.warnings)

@@ -1,6 +1,7 @@
 """Reading a Jekyll post file into an Article, or saying exactly why not.
 
-Everything here is pure (bytes in, Article or Rejected out) except ``read_post``,
+Everything here is pure (bytes in, Article or Rejected out); reading a file safely
+is ``searchcore.files.read_post``,
 which reads the file; the indexer runs it in worker processes.
 """
 
@@ -114,6 +115,11 @@ MAX_LIST_ITEMS = 50  # categories or tags kept per post
 MAX_ITEM_CHARS = 100  # characters kept per category or tag
 MAX_TITLE_CHARS = 300
 MAX_ID_CHARS = 200
+# How much of a body is searchable. The longest real post has 34,626 characters of
+# text; a 9 MB post has millions, and its token streams would weigh ~20× its size
+# in an engine (Elasticsearch refused such documents outright: HTTP 429). Past this
+# bound a post is still shown whole, and the run report says what was left out.
+MAX_SEARCHABLE_CHARS = 300_000
 
 
 def split_list(value: Any, field: str = "tags", warnings: list[str] | None = None) -> list[str]:
@@ -272,6 +278,10 @@ def parse_post(raw: bytes, relpath: str) -> Article:
     if not body_text.strip():
         raise Rejected("empty-body", "empty body: nothing to show or search after removing markup and boilerplate")
 
+    if len(body_text) > MAX_SEARCHABLE_CHARS:
+        warnings.append(
+            f"body of {len(body_text):,} characters: the first {MAX_SEARCHABLE_CHARS:,} are searchable (all are shown)"
+        )
     categories = split_list(meta.get("categories"), "categories", warnings) or split_list(
         meta.get("category"), "categories", warnings
     )
@@ -292,20 +302,3 @@ def parse_post(raw: bytes, relpath: str) -> Article:
         utc_offset_minutes=offset_minutes,
         warnings=tuple(warnings),
     )
-
-
-def read_post(path: Path, relpath: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, Article]:
-    """Read and parse one file; size is checked before reading a byte."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise Rejected("unreadable", f"cannot stat file: {exc.strerror or exc}") from None
-    if size > max_bytes:
-        raise Rejected("too-large", f"file is {size / 1048576:.1f} MB, over the {max_bytes / 1048576:.0f} MB limit (--max-bytes)")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise Rejected("unreadable", f"cannot read file: {exc.strerror or exc}") from None
-    if not raw.strip():
-        raise Rejected("empty-file", "empty file")
-    return raw, parse_post(raw, relpath)

@@ -9,8 +9,9 @@ from datetime import date
 from pathlib import Path
 
 from searchcore.analysis import normalize
+from searchcore.files import read_post
 from searchcore.model import SHANGHAI, Article
-from searchcore.posts import Rejected, read_post
+from searchcore.posts import Rejected
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Truth:
             if not p.is_file():
                 continue
             try:
-                _, a = read_post(p, p.relative_to(root).as_posix())
+                _, a = read_post(str(p), p.relative_to(root).as_posix())
             except Rejected:
                 continue
             if a.content_hash in seen:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from searchcore.posts import Rejected, parse_date, parse_post, read_post, split_list
+from searchcore.files import read_post
+from searchcore.posts import Rejected, parse_date, parse_post, split_list
 
 
 def post(front: str, body: str = "<p>正文内容。</p>") -> bytes:
@@ -111,9 +112,9 @@ def test_size_limit_checked_before_reading(tmp_path):
     big = tmp_path / "2020-01-01-big.md"
     big.write_bytes(post("title: t\ndate: 2020-01-01", "<p>" + "字" * 400_000 + "</p>"))
     with pytest.raises(Rejected) as err:
-        read_post(big, big.name, max_bytes=1024 * 1024)
+        read_post(str(big), big.name, max_bytes=1024 * 1024)
     assert err.value.kind == "too-large" and "MB" in err.value.reason
-    assert read_post(big, big.name, max_bytes=2 * 1024 * 1024)[1].title == "t"
+    assert read_post(str(big), big.name, max_bytes=2 * 1024 * 1024)[1].title == "t"
 
 
 def test_the_malformed_real_world_post_shape():
@@ -208,3 +209,15 @@ def test_truncations_are_reported_not_silent():
     assert "1 categories longer than 100 characters" in said
     assert "id is its first 200" in said
     assert parse_post(post("title: t\ndate: 2021-01-01\ntags: a b"), "2021-01-01-ok.md").warnings == ()
+
+
+def test_a_huge_body_is_shown_whole_and_searchable_up_to_a_bound():
+    from searchcore.indexing import index_article
+    from searchcore.posts import MAX_SEARCHABLE_CHARS
+
+    body = "<p>" + "经济" * (MAX_SEARCHABLE_CHARS // 2) + "</p><p>尾声独有词</p>"
+    a = parse_post(post("title: 长文\ndate: 2021-01-01", body), "2021-01-01-long.md")
+    assert a.body_text.endswith("尾声独有词")
+    assert a.warnings == (f"body of {len(a.body_text):,} characters: the first 300,000 are searchable (all are shown)",)
+    streams = index_article(a)
+    assert "尾" not in streams.body_chars and streams.body_chars.count("经") == MAX_SEARCHABLE_CHARS // 2
