@@ -36,6 +36,9 @@ if [ "$mode" != "--app" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
   # A CJK font, so screenshots show Chinese rather than empty boxes (tests pass without).
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || [ -d /usr/share/fonts/opentype/noto ] || need_apt="$need_apt fonts-wqy-microhei"
+  # docker-compose (the client only; no engine runs here): tests/test_compose.py
+  # has it resolve docker-compose.yml as Compose itself would.
+  command -v docker-compose >/dev/null 2>&1 || need_apt="$need_apt docker-compose"
 fi
 need_apt="${need_apt# }"
 if [ -n "$need_apt" ]; then
