@@ -46,9 +46,12 @@ _UNINDEXED = {"type": "text", "index": False}
 # stay in the stored _source: excluding them there makes Elasticsearch keep a
 # second, full copy as _recovery_source, which costs more than it saves.)
 _TOKEN_FIELDS = ["*_words", "*_chars", "*_pairs"]
-# A hit shows a title and a snippet: never send it the HTML body (see
-# base.STORED_FIELDS); the article page asks for it with ``get``.
-_HIT_EXCLUDES = [*_TOKEN_FIELDS, "body_html"]
+# A hit shows a title and a snippet: it never gets the HTML body (see
+# base.STORED_FIELDS); the article page asks for it with ``get``. Named as
+# includes: the node filters a source faster that way than by excludes (a
+# 1.1 MB post's hit: 18.8 ms against 24.2; 7.3 without any source, which is the
+# node parsing the source, token streams and all).
+_HIT_FIELDS = ["id", "title", "body_text", "date", "categories", "tags", "source_url", "path", "content_hash", "offset"]
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
@@ -356,7 +359,7 @@ class ElasticsearchEngine:
             "track_total_hits": True,
             "from": q.offset,
             "size": q.limit,
-            "_source": {"excludes": _HIT_EXCLUDES},
+            "_source": {"includes": _HIT_FIELDS},
         }
         if q.sort == "newest":
             body["sort"] = [{"date": "desc"}, {"id": "asc"}]
