@@ -1,103 +1,27 @@
 """A very long article's HTML cut into parts a phone can load.
 
-The indexer accepts posts up to 10 MB; one page of 9 MB takes seconds to arrive
+One page of 9 MB (the indexer accepted posts of any length up to 10 MB) takes seconds to arrive
 and to lay out on a phone, and is a cheap way to make every reader who opens it
 wait. Real posts are far shorter (the longest in the reference corpus is 39,532
 characters of HTML), so only a post over ``PART_CHARS`` is split, and each part
 is a page of its own (``/article/<id>?part=N``).
 
-The stored HTML comes from the sanitizer (bleach, serialized by html5lib), so it
-is well-formed: every start tag of a non-void element has its end tag, text has
-``<`` escaped, attribute values are quoted. A part ends where a top-level
-element ends when it can; when one element is itself longer than a part (a post
-that is one huge ``<div>`` or one paragraph), the part ends between two of its
-descendants, or inside its text, closing the elements still open, and the next
-part opens them again. Every part is thus well-formed HTML on its own.
-
-Splitting reads the whole HTML once (about a second per 10 MB in pure Python, so
-its result is kept per article version: see ``parts_of``).
+How a part is cut (well-formed on its own, at element boundaries when it can) is
+``searchcore.htmlparts``. Splitting reads the whole HTML once, so its result is
+kept per article version (see ``parts_of``); the indexer keeps at most
+``posts.MAX_BODY_CHARS`` of a body, so an article has at most a handful of parts.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+
+from searchcore.htmlparts import Part, split
 
 # About 200 kB of UTF-8 for Chinese text with its markup (a CJK character is 3
 # bytes), and twice the longest real post: no real article is ever split.
 PART_CHARS = 80_000
-# A part may run this far past PART_CHARS looking for the end of a top-level element.
-_SLACK = PART_CHARS // 4
-# A start tag longer than this (a huge attribute) is reopened without its attributes.
-_MAX_REOPEN = 1_000
-
-_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
-# A tag, its attributes quoted (a quoted value may hold ">"), or a comment.
-_TOKEN = re.compile(r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|<!--.*?-->""", re.DOTALL)
-# An entity just before a cut would be split by it: "&amp" + ";".
-_OPEN_ENTITY = re.compile(r"&[#a-zA-Z0-9]{0,32}\Z")
-
-
-@dataclass(frozen=True)
-class Part:
-    """``html[start:end]``, wrapped in the tags that make it whole."""
-
-    start: int
-    end: int
-    reopen: str = ""  # start tags of the elements this part begins inside
-    close: str = ""  # end tags of the elements still open where it ends
-
-    def render(self, html: str) -> str:
-        return self.reopen + html[self.start : self.end] + self.close
-
-
-def split(html: str, size: int = PART_CHARS) -> list[Part]:
-    """Cut ``html`` into parts of about ``size`` characters (at most
-    ``size + size // 4`` plus the length of one tag), as described above."""
-    if len(html) <= size:
-        return [Part(0, len(html))]
-    slack = size // 4
-    parts: list[Part] = []
-    stack: list[tuple[str, str]] = []  # open elements: (name, start tag to reopen it)
-    start, reopen = 0, ""
-
-    def cut(at: int) -> None:
-        nonlocal start, reopen
-        if at <= start:
-            return
-        close = "".join(f"</{name}>" for name, _ in reversed(stack))
-        parts.append(Part(start, at, reopen, close))
-        start, reopen = at, "".join(tag for _, tag in stack)
-
-    def cut_text(text_from: int, until: int) -> None:
-        """Cut inside the run of text ``html[text_from:until]`` while the part is too long."""
-        while until - start > size + slack:
-            at = max(start + size, text_from)
-            entity = _OPEN_ENTITY.search(html, max(text_from, at - 34), at)
-            cut(entity.start() if entity and entity.start() > start else at)
-
-    text_from = 0
-    for m in _TOKEN.finditer(html):
-        cut_text(text_from, m.start())
-        text_from = m.end()
-        close, name = m.group(1), (m.group(2) or "").lower()
-        if name and close:
-            for i in range(len(stack) - 1, -1, -1):  # well-formed: the innermost open one
-                if stack[i][0] == name:
-                    del stack[i:]
-                    break
-        elif name and name not in _VOID and not m.group(3).rstrip().endswith("/"):
-            tag = m.group(0) if len(m.group(0)) <= _MAX_REOPEN else f"<{name}>"
-            stack.append((name, tag))
-        length = m.end() - start
-        if length >= size and (not stack or length >= size + slack):
-            cut(m.end())
-    cut_text(text_from, len(html))
-    if start < len(html) or not parts:
-        parts.append(Part(start, len(html), reopen, ""))
-    return parts
 
 
 class _Cache:
@@ -115,7 +39,7 @@ class _Cache:
             if found is not None:
                 self._items.move_to_end(key)
                 return found
-        parts = split(html)
+        parts = split(html, PART_CHARS)
         with self._lock:
             self._items[key] = parts
             while len(self._items) > self.size:

@@ -14,7 +14,7 @@ from pathlib import Path
 from .analysis import char_stream, load_user_dict, normalize, pair_stream, word_stream
 from .files import read_post
 from .model import Article, IndexedArticle, shanghai_day
-from .posts import DEFAULT_MAX_BYTES, MAX_SEARCHABLE_CHARS, Rejected
+from .posts import DEFAULT_MAX_BYTES, Rejected
 
 
 @dataclass
@@ -30,10 +30,9 @@ class FileOutcome:
 
 
 def index_article(article: Article) -> IndexedArticle:
-    """The token streams every engine indexes; a body is searchable up to
-    MAX_SEARCHABLE_CHARS (``parse_post`` warns when it is cut)."""
+    """The token streams every engine indexes (``parse_post`` has bounded the body)."""
     title = normalize(article.title)
-    body = normalize(article.body_text[:MAX_SEARCHABLE_CHARS])
+    body = normalize(article.body_text)
     title_chars = char_stream(title)
     body_chars = char_stream(body)
     return IndexedArticle(

@@ -238,8 +238,8 @@ def hostile_folder(base: Path, big: int = 9 * MB) -> Path:
 @pytest.mark.timeout(120)
 def test_hostile_folder_beside_good_posts(settings, tmp_path):
     # 9 MB: under the 10 MB limit, so it must be read and indexed, on both engines. Its
-    # token streams once weighed ~23× its size, which Elasticsearch refused (429); only
-    # the first MAX_SEARCHABLE_CHARS of a body are tokenized now, and the report says so.
+    # token streams once weighed ~23× its size, which Elasticsearch refused (429); a body
+    # is kept up to posts.MAX_BODY_CHARS now, and the report says so.
     folder = hostile_folder(tmp_path)
     t0 = time.monotonic()
     res = cli(settings, "index", str(folder), "--no-progress")
@@ -278,7 +278,7 @@ def test_hostile_folder_beside_good_posts(settings, tmp_path):
     many = [m for p, m in warned if p == "2021-05-03-many-tags.md"]
     assert any("title" in m for m in many) and any("tags" in m for m in many), warned
     big = [m for p, m in warned if p == "2021-06-01-big.md"]
-    assert big and "are searchable (all are shown)" in big[0], warned
+    assert big and "the rest is neither shown nor searchable" in big[0], warned
 
     # The screen: one line per rejection and per warning, names escaped.
     lines = res.output.splitlines()

@@ -211,13 +211,16 @@ def test_truncations_are_reported_not_silent():
     assert parse_post(post("title: t\ndate: 2021-01-01\ntags: a b"), "2021-01-01-ok.md").warnings == ()
 
 
-def test_a_huge_body_is_shown_whole_and_searchable_up_to_a_bound():
-    from searchcore.indexing import index_article
-    from searchcore.posts import MAX_SEARCHABLE_CHARS
+def test_a_huge_body_is_kept_shown_and_searched_up_to_one_bound():
+    """What is shown is what is searched: one bound, cut between elements, reported."""
+    from searchcore.posts import MAX_BODY_CHARS
 
-    body = "<p>" + "经济" * (MAX_SEARCHABLE_CHARS // 2) + "</p><p>尾声独有词</p>"
+    paragraph = "<p>" + "经济发展" * 250 + "</p>\n"
+    body = paragraph * (3 * MAX_BODY_CHARS // len(paragraph)) + "<p>尾声独有词</p>"
     a = parse_post(post("title: 长文\ndate: 2021-01-01", body), "2021-01-01-long.md")
-    assert a.body_text.endswith("尾声独有词")
-    assert a.warnings == (f"body of {len(a.body_text):,} characters: the first 300,000 are searchable (all are shown)",)
-    streams = index_article(a)
-    assert "尾" not in streams.body_chars and streams.body_chars.count("经") == MAX_SEARCHABLE_CHARS // 2
+    assert MAX_BODY_CHARS <= len(a.body_html) <= MAX_BODY_CHARS * 5 // 4  # split may finish the element it is in
+    assert a.body_html.endswith("</p>") and a.body_html.count("<p>") == a.body_html.count("</p>")
+    assert "尾声独有词" not in a.body_text
+    (said,) = a.warnings
+    assert said.startswith("body of 1,") and f"kept the first {len(a.body_html):,};" in said
+    assert parse_post(post("title: 短文\ndate: 2021-01-01", paragraph * 3), "2021-01-01-short.md").warnings == ()

@@ -238,7 +238,7 @@ def _text(html: str) -> str:
 
 
 def _balanced(html: str) -> bool:
-    from searchapp.parts import _TOKEN, _VOID
+    from searchcore.htmlparts import _TOKEN, _VOID
 
     stack: list[str] = []
     for m in _TOKEN.finditer(html):
@@ -264,7 +264,7 @@ def _balanced(html: str) -> bool:
     ],
 )
 def test_parts_are_whole_html_and_lose_nothing(html):
-    from searchapp.parts import split
+    from searchcore.htmlparts import split
 
     parts = split(html, size=5000)
     assert len(parts) > 3
