@@ -25,6 +25,14 @@ ALLOWED_ATTRIBUTES = {
     "abbr": ["title"],
 }
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
+# Longer attribute values are dropped: no real link or caption needs more, and one
+# 9 MB href would make a single unsplittable element of an article page.
+MAX_ATTRIBUTE_CHARS = 2_048
+
+
+def _allowed_attribute(tag: str, name: str, value: str) -> bool:
+    return name in ALLOWED_ATTRIBUTES.get(tag, ()) and len(value) <= MAX_ATTRIBUTE_CHARS
+
 
 # Elements whose *content* must go too; bleach's strip=True keeps inner text.
 # An unclosed script or style runs to the end of the document in a browser, so we
@@ -123,7 +131,7 @@ class _LinearWalker(_EtreeWalker):  # type: ignore[misc, valid-type]
 
 _cleaner = bleach.sanitizer.Cleaner(
     tags=ALLOWED_TAGS,
-    attributes=ALLOWED_ATTRIBUTES,
+    attributes=_allowed_attribute,
     protocols=ALLOWED_PROTOCOLS,
     strip=True,
     strip_comments=True,
