@@ -17,6 +17,8 @@ from searchcore.config import ConfigError, Settings, load_settings
 from searchcore.engines import EngineError
 
 from . import pipeline
+from .pool import PoolError
+from .screen import shown
 
 EXIT_REJECTED = 1
 EXIT_FAILED = 3
@@ -71,7 +73,7 @@ def _run(ctx: click.Context, path: Path, rebuild: bool, opts: pipeline.Options, 
 
     try:
         report = pipeline.run(settings, path, rebuild=rebuild, opts=opts, progress=progress if show_progress else None)
-    except (EngineError, FileNotFoundError, OSError, pipeline.PoolError) as exc:
+    except (EngineError, FileNotFoundError, OSError, PoolError) as exc:
         if bar:
             bar.close()
         _fail(as_json, f"indexing failed: {exc}")
@@ -81,7 +83,7 @@ def _run(ctx: click.Context, path: Path, rebuild: bool, opts: pipeline.Options, 
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
-        # Names and reasons come from the posts folder: shown escaped (pipeline.shown),
+        # Names and reasons come from the posts folder: shown escaped (screen.shown),
         # one line each, so no file name can forge a line or recolour the terminal.
         for line in pipeline.iter_warnings(report.warnings):
             click.echo(line, err=True)
@@ -90,7 +92,7 @@ def _run(ctx: click.Context, path: Path, rebuild: bool, opts: pipeline.Options, 
         if report.dry_run:
             click.echo(f"dry run: would index {report.indexed} changed files and delete {len(report.would_delete)}:")
             for p in report.would_delete:
-                click.echo(f"  would delete {pipeline.shown(p)}")
+                click.echo(f"  would delete {shown(p)}")
         else:
             click.echo(report.summary())
             if report.rejections:
@@ -102,7 +104,7 @@ def _fail(as_json: bool, message: str) -> None:
     if as_json:
         click.echo(json.dumps({"error": message}, ensure_ascii=False))
     else:
-        click.echo(f"error: {pipeline.shown(message)}", err=True)
+        click.echo(f"error: {shown(message)}", err=True)
     sys.exit(EXIT_FAILED)
 
 
@@ -225,7 +227,7 @@ def status(ctx) -> None:
         last = info["last_run"]
         if last:
             click.echo(
-                f"last run:  {last['command']} {pipeline.shown(last['source'])} at {last['started']}: "
+                f"last run:  {last['command']} {shown(last['source'])} at {last['started']}: "
                 f"indexed {last['indexed']}, "
                 f"unchanged {last['unchanged']}, deleted {last['deleted']}, rejected {last['rejected']}, "
                 f"warnings {len(last.get('warnings') or [])}"
