@@ -197,19 +197,19 @@ def _digest(*parts: str) -> str:
     return h.hexdigest()
 
 
-def parse_post(raw: bytes, relpath: str) -> Article:
-    """Turn a post's bytes into an Article, or raise Rejected with the reason."""
+def _text_of(raw: bytes) -> str:
+    """Decoded text with Unix line ends and nothing invisible, or Rejected."""
     if b"\0" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 is full of NULs
         raise Rejected("binary", "binary file (contains NUL bytes), not a text post")
     text, _encoding = decode(raw)
     if "\0" in text[:8192]:
         raise Rejected("binary", "binary file (contains NUL characters), not a text post")
     # Windows and old Mac line ends, then what must never reach a title or a tag.
-    text = neutralize(text.replace("\r\n", "\n").replace("\r", "\n"))
-    warnings: list[str] = []
-    name = Path(relpath).name
-    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return neutralize(text.replace("\r\n", "\n").replace("\r", "\n"))
 
+
+def _front_matter(text: str) -> tuple[dict, str]:
+    """(the front matter's mapping, the body after it), or Rejected."""
     m = _FRONT.match(text)
     if not m:
         raise Rejected("front-matter", "no YAML front matter: the file must start with a '---' line and close it with another")
@@ -224,14 +224,23 @@ def parse_post(raw: bytes, relpath: str) -> Article:
         meta = {}
     if not isinstance(meta, dict):
         raise Rejected("yaml", "front matter is not a YAML mapping of keys to values")
+    return meta, text[m.end() :]
 
-    title = " ".join(neutralize(str(meta.get("title") or "")).split()) if not isinstance(meta.get("title"), (list, dict)) else ""
+
+def _title_of(meta: dict, warnings: list[str]) -> str:
+    value = meta.get("title")
+    title = " ".join(neutralize(str(value or "")).split()) if not isinstance(value, (list, dict)) else ""
     if not title:
         raise Rejected("no-title", "no title: front matter needs a non-empty 'title'")
     if len(title) > MAX_TITLE_CHARS:
         warnings.append(f"title of {len(title):,} characters cut to {MAX_TITLE_CHARS}")
         title = title[:MAX_TITLE_CHARS]
+    return title
 
+
+def _date_of(meta: dict, stem: str, warnings: list[str]) -> tuple[datetime, int]:
+    """The front matter's date, else the file name's (with a warning when the front
+    matter had one that could not be used), else Rejected saying why."""
     raw_date = meta.get("date")
     if isinstance(raw_date, str) and raw_date.strip():
         parsed: tuple[datetime, int] | str | None = date_or_problem(raw_date)
@@ -239,35 +248,39 @@ def parse_post(raw: bytes, relpath: str) -> Article:
         parsed = "it is not a single value"
     else:
         parsed = None  # no date in the front matter: the file name's is meant
-    if not isinstance(parsed, tuple):
-        fallback = _file_name_date(stem)
-        if isinstance(fallback, tuple):
-            if parsed is not None:
-                day = fallback[0].astimezone(DEFAULT_OFFSET).date().isoformat()
-                warnings.append(f"front matter date unusable ({parsed}): used the file name's date {day}")
-            parsed = fallback
-        else:
-            problems = "; ".join(p for p in (parsed and f"front matter date: {parsed}", fallback) if p)
-            raise Rejected(
-                "no-date",
-                f"no usable date{f' ({problems})' if problems else ''}: add 'date: YYYY-MM-DD HH:MM:SS +0800' "
-                "or name the file YYYY-MM-DD-slug.md",
-            )
-    when, offset_minutes = parsed
+    if isinstance(parsed, tuple):
+        return parsed
+    fallback = _file_name_date(stem)
+    if isinstance(fallback, tuple):
+        if parsed is not None:
+            day = fallback[0].astimezone(DEFAULT_OFFSET).date().isoformat()
+            warnings.append(f"front matter date unusable ({parsed}): used the file name's date {day}")
+        return fallback
+    problems = "; ".join(p for p in (parsed and f"front matter date: {parsed}", fallback) if p)
+    raise Rejected(
+        "no-date",
+        f"no usable date{f' ({problems})' if problems else ''}: add 'date: YYYY-MM-DD HH:MM:SS +0800' "
+        "or name the file YYYY-MM-DD-slug.md",
+    )
 
-    body = text[m.end() :]
+
+def _without_boilerplate(body: str, meta: dict) -> tuple[str, str | None]:
+    """The body without its source line and navigation, and the source URL (from the
+    trailing ``<http…>`` line, else the front matter)."""
     source_url = None
     for sm in _SOURCE_LINE.finditer(body):
         if sm.group(1):
             source_url = sm.group(1)
-    body = _SOURCE_LINE.sub("", body)
-    body = _NAV_LINE.sub("", body)
-    body = _ARTICLE_SOURCE.sub("", body)
+    body = _ARTICLE_SOURCE.sub("", _NAV_LINE.sub("", _SOURCE_LINE.sub("", body)))
     if source_url is None:
         from_field = meta.get("from") or meta.get("source_url") or meta.get("link")
         if isinstance(from_field, str) and from_field.startswith(("http://", "https://")):
             source_url = from_field.strip()
+    return body, source_url
 
+
+def _body_html(body: str, name: str, warnings: list[str]) -> str:
+    """Rendered (Markdown files), sanitized and bounded HTML, or Rejected."""
     if name.lower().endswith((".md", ".markdown")):
         try:
             body = _md.render(body)
@@ -284,6 +297,19 @@ def parse_post(raw: bytes, relpath: str) -> Article:
             "the rest is neither shown nor searchable"
         )
         body_html = kept
+    return body_html
+
+
+def parse_post(raw: bytes, relpath: str) -> Article:
+    """Turn a post's bytes into an Article, or raise Rejected with the reason."""
+    warnings: list[str] = []
+    name = Path(relpath).name
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    meta, body = _front_matter(_text_of(raw))
+    title = _title_of(meta, warnings)
+    when, offset_minutes = _date_of(meta, stem, warnings)
+    body, source_url = _without_boilerplate(body, meta)
+    body_html = _body_html(body, name, warnings)
     body_text = html_to_text(body_html)
     if not body_text.strip():
         raise Rejected("empty-body", "empty body: nothing to show or search after removing markup and boilerplate")
