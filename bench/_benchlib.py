@@ -48,7 +48,7 @@ def prepare_corpus(corpus: str | None, posts: int, work: Path, cache: str | None
         if not path.exists():
             raise SystemExit(f"--corpus {path} does not exist")
         return path, f"corpus {path} ({count_posts(path)} files)"
-    from searchcore.synthetic import write_corpus
+    from synthetic import write_corpus
 
     target = Path(cache) if cache else work / f"synthetic-{posts}"
     marker = target / MARKER

@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def big_post(megabytes: float) -> tuple[str, int]:
     """A post of about ``megabytes`` MB whose title and paragraphs say QUERY and never OTHER."""
-    from searchcore.synthetic import make_posts
+    from synthetic import make_posts
 
     target = int(megabytes * 1_000_000)
     head = (

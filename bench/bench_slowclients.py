@@ -249,7 +249,7 @@ def build_index(data_dir: Path, posts: int = 300, index: str = "news") -> dict[s
     """A tantivy index of synthetic posts; returns the environment that serves it."""
     from indexer.pipeline import run
     from searchcore.config import load_settings
-    from searchcore.synthetic import write_corpus
+    from synthetic import write_corpus
 
     env = {"SEARCH_ENGINE": "tantivy", "SEARCH_DATA_DIR": str(data_dir), "SEARCH_INDEX": index}
     corpus = data_dir.parent / "posts"

@@ -23,7 +23,7 @@ corpus="$SEARCH_DATA_DIR/posts"
 if [ ! -d "$corpus" ] || [ "$(find "$corpus" -type f | wc -l)" -lt "$posts" ]; then
   echo "demo: generating $posts synthetic posts in $corpus"
   rm -rf "$corpus"
-  python -m searchcore.synthetic "$corpus" -n "$posts" --seed 7 --broken 0.01
+  python -m synthetic "$corpus" -n "$posts" --seed 7 --broken 0.01
 fi
 echo "demo: indexing (the few rejected files are the deliberately broken ones)"
 rc=0

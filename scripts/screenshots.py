@@ -67,7 +67,7 @@ def log(msg: str) -> None:
 
 
 def ensure_corpus(posts_dir: Path, n: int) -> None:
-    from searchcore.synthetic import write_corpus
+    from synthetic import write_corpus
 
     if posts_dir.is_dir() and any(posts_dir.iterdir()):
         log(f"using the corpus in {posts_dir}")

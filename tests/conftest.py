@@ -89,7 +89,7 @@ def settings(engine_name, tmp_path):
 @pytest.fixture(scope="session")
 def synthetic_corpus(tmp_path_factory) -> Path:
     """300 clean synthetic posts, shared read-only by the whole session."""
-    from searchcore.synthetic import write_corpus
+    from synthetic import write_corpus
 
     out = tmp_path_factory.mktemp("synthetic") / "posts"
     write_corpus(out, 300, seed=11)

@@ -30,7 +30,7 @@ from indexer.cli import main
 from indexer.pipeline import Options, run
 from searchcore.engines import open_engine
 from searchcore.search import Searcher, SearchRequest
-from searchcore.synthetic import make_posts, write_corpus
+from synthetic import make_posts, write_corpus
 
 from .conftest import make_settings
 

@@ -18,7 +18,7 @@ from indexer.cli import main
 from indexer.pipeline import Options, run, status
 from searchcore.engines import open_engine
 from searchcore.search import Searcher, SearchRequest
-from searchcore.synthetic import write_corpus
+from synthetic import write_corpus
 
 # Generator's names for broken files -> the indexer's rejection kinds.
 KIND = {

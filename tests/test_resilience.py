@@ -16,7 +16,7 @@ import pytest
 from indexer.pipeline import run
 from searchcore.engines import open_engine
 from searchcore.search import Searcher, SearchRequest
-from searchcore.synthetic import write_corpus
+from synthetic import write_corpus
 
 from .conftest import ES_URL, drop_es_indices, make_settings, require_engine
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_core_imports_neither_flask_nor_click():
     code = (
-        "import sys, searchcore.search, searchcore.posts, searchcore.indexing, searchcore.synthetic, "
+        "import sys, searchcore.search, searchcore.posts, searchcore.indexing, "
         "searchcore.engines.tantivy_engine, searchcore.engines.elasticsearch_engine; "
         "bad = [m for m in ('flask', 'click', 'searchapp', 'indexer') if m in sys.modules]; "
         "assert not bad, bad"

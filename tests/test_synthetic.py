@@ -1,4 +1,4 @@
-"""Tests for searchcore.synthetic (fast: well under 5 s)."""
+"""Tests for the synthetic package (fast: well under 5 s)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import opencc
 import pytest
 import yaml
 
-from searchcore.synthetic import (
+from synthetic import (
     ACCEPTED_KINDS,
     CATEGORIES,
     REJECTED_KINDS,

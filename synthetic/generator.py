@@ -24,7 +24,7 @@ Public API
 * :func:`make_posts` -- deterministic, streaming generator of posts.
 * :func:`write_corpus` -- writes a corpus folder, optionally with broken and awkward
   files mixed in, and returns a summary of what an indexer should accept/reject.
-* CLI: ``python -m searchcore.synthetic OUT_DIR -n 3000 --seed 1 --broken 0.01``.
+* CLI: ``python -m synthetic OUT_DIR -n 3000 --seed 1 --broken 0.01``.
 """
 
 from __future__ import annotations
@@ -1104,7 +1104,7 @@ def write_corpus(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m searchcore.synthetic",
+        prog="python -m synthetic",
         description="Write a synthetic corpus of Chinese news posts (Jekyll format).",
     )
     ap.add_argument("out_dir", type=Path, help="output folder (must be empty or missing)")
@@ -1138,7 +1138,3 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
