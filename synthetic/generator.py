@@ -16,7 +16,8 @@ Every post looks like this::
 
     [返回新闻联播新闻](//news.example/xinwenlianbo.html)｜[返回首页](//news.example/)
 
-All vocabulary below was written for this module; nothing is copied from real articles.
+All vocabulary (``vocabulary.yaml``) was written for this package; nothing is copied from
+real articles.
 
 Public API
 ----------
@@ -41,6 +42,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 __all__ = [
     "ACCEPTED_KINDS",
@@ -110,197 +113,28 @@ class SyntheticPost:
 
 
 # ---------------------------------------------------------------------------
-# Vocabulary (own phrases)
+# Vocabulary: data in vocabulary.yaml beside this module, read once at import
 # ---------------------------------------------------------------------------
 
-PLACES = [
-    "北京",
-    "天津",
-    "上海",
-    "重庆",
-    "河北雄安新区",
-    "浙江杭州",
-    "广东深圳",
-    "四川成都",
-    "湖北武汉",
-    "陕西西安",
-    "新疆喀什",
-    "云南昆明",
-    "黑龙江哈尔滨",
-    "江苏苏州",
-    "山东青岛",
-    "海南三亚",
-    "贵州贵阳",
-    "甘肃兰州",
-    "内蒙古呼和浩特",
-    "长江沿线",
-    "黄河流域",
-    "粤港澳大湾区",
-    "长三角地区",
-    "京津冀地区",
-    "天津滨海新区",
-    "福建厦门",
-    "吉林长春",
-    "广西南宁",
-    "江西赣州",
-    "湖南长沙",
-]
 
-FOREIGN_PLACES = [
-    "日内瓦",
-    "雅加达",
-    "内罗毕",
-    "里约热内卢",
-    "布鲁塞尔",
-    "曼谷",
-    "开罗",
-    "阿斯塔纳",
-    "吉隆坡",
-    "伊斯坦布尔",
-    "利马",
-    "塔什干",
-    "达卡",
-    "亚的斯亚贝巴",
-]
+def _load_vocabulary() -> dict[str, Any]:
+    text = Path(__file__).with_name("vocabulary.yaml").read_text(encoding="utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
-TIME_PHRASES = [
-    "近日",
-    "今年以来",
-    "日前",
-    "连日来",
-    "近年来",
-    "入夏以来",
-    "假期期间",
-    "截至目前",
-    "进入冬季以来",
-    "上半年",
-    "本周",
-    "开春以来",
-    "一季度",
-    "最近一段时间",
-]
 
-TITLE_PHRASES = [
-    "焕发新活力",
-    "跑出加速度",
-    "按下快进键",
-    "迈上新台阶",
-    "取得新突破",
-    "展现新气象",
-    "绘就新画卷",
-    "激发新动能",
-    "开创新局面",
-    "释放新潜力",
-    "书写新篇章",
-    "答好新考卷",
-    "蹚出新路子",
-    "结出新硕果",
-    "铺就幸福路",
-]
-
-SURNAMES = list("王李张刘陈杨黄赵周吴徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭")
-GIVEN_NAMES = [
-    "建国",
-    "晓燕",
-    "志强",
-    "海涛",
-    "丽华",
-    "明",
-    "静",
-    "伟",
-    "磊",
-    "芳",
-    "晨阳",
-    "雨欣",
-    "国栋",
-    "春梅",
-    "子涵",
-    "立新",
-    "文博",
-    "思远",
-    "红霞",
-    "永胜",
-    "佳怡",
-    "浩然",
-]
-
-NUMBER_PATTERNS: list[tuple[str, int, int]] = [
-    ("同比增长{}.{}%", 1, 30),
-    ("较上年提高{}.{}个百分点", 1, 9),
-    ("累计超过{}万人次", 2, 900),
-    ("总投资约{}亿元", 3, 800),
-    ("覆盖{}个县区", 5, 200),
-    ("已建成{}个项目", 3, 500),
-    ("带动就业{}万余人", 1, 60),
-    ("服务企业{}家", 20, 5000),
-    ("参与人数达{}万", 1, 300),
-    ("环比上升{}.{}%", 1, 12),
-]
-
-NASTY_SNIPPETS = [
-    "<script>alert(1)</script>",
-    '<script type="text/javascript">var tip="这段脚本文字不应被索引";alert(1);</script>',
-    "<img src=x onerror=alert(1)>",
-    '<p><a href="javascript:alert(1)">点击查看详情</a></p>',
-    '<iframe src="//video.example/player?vid=8f2c" width="640" height="360" frameborder="0"></iframe>',
-    "<style>.em_media{color:#999;font-size:12px} p{line-height:1.8}</style>",
-    "<!-- 编辑备注：本段由系统自动生成 -->",
-    '<p style="text-align:center"><img src="//img.news.example/photo/2b7e.jpg" alt="现场图片" width="600"></p>',
-    '<div class="video_box" style="display:none"><span><span class="hide">隐藏</span></span></div>',
-]
-
-SOURCES = ["央视网", "央视网", "央视网", "央视网", "新华社", "人民网", "中国新闻网", "光明网"]
-
-# Tags ordered by popularity; sampled with Zipf-like weights.
-TAGS = [
-    "新闻联播",
-    "经济",
-    "天津",
-    "职业教育",
-    "人工智能",
-    "5G",
-    "新冠疫情",
-    "碳中和",
-    "产教融合",
-    "鲁班工坊",
-    "乡村振兴",
-    "一带一路",
-    "科技创新",
-    "高质量发展",
-    "消费",
-    "外贸",
-    "生态环境",
-    "文化遗产",
-    "体育",
-    "冬奥会",
-    "教育",
-    "就业",
-    "数字经济",
-    "新能源汽车",
-    "芯片",
-    "航天",
-    "长江",
-    "黄河",
-    "粤港澳大湾区",
-    "京津冀",
-    "疫苗",
-    "楼市",
-    "股市",
-    "人民币",
-    "非遗",
-    "博物馆",
-    "足球",
-    "马拉松",
-    "双减",
-    "高考",
-    "领航中国",
-    "焦点访谈",
-    "国际",
-    "气候变化",
-    "金融",
-]
+_VOCAB = _load_vocabulary()
+PLACES: list[str] = _VOCAB["places"]
+FOREIGN_PLACES: list[str] = _VOCAB["foreign_places"]
+TIME_PHRASES: list[str] = _VOCAB["time_phrases"]
+TITLE_PHRASES: list[str] = _VOCAB["title_phrases"]
+SURNAMES: list[str] = list(_VOCAB["surnames"])
+GIVEN_NAMES: list[str] = _VOCAB["given_names"]
+NUMBER_PATTERNS: list[tuple[str, int, int]] = [(pat, lo, hi) for pat, lo, hi in _VOCAB["number_patterns"]]
+NASTY_SNIPPETS: list[str] = _VOCAB["nasty_snippets"]
+SOURCES: list[str] = _VOCAB["sources"]
+TAGS: list[str] = _VOCAB["tags"]  # by popularity: sampled with Zipf-like weights
 # Programme tags only come from the xinwenlianbo category's home tags.
-_PROGRAMME_TAGS = {"新闻联播", "领航中国", "焦点访谈"}
+_PROGRAMME_TAGS = set(_VOCAB["programme_tags"])
 _ZIPF_TAGS = [t for t in TAGS if t not in _PROGRAMME_TAGS]
 _TAG_CUM: list[float] = []
 _acc = 0.0
@@ -309,244 +143,13 @@ for _rank in range(len(_ZIPF_TAGS)):
     _TAG_CUM.append(_acc)
 del _acc, _rank
 
-# name, display name, weight, home tags, columns, subjects, verbs, objects, results,
-# mixed-content title fragments, ASCII slug words, lead prefix
-CATEGORY_DATA: dict[str, dict[str, Any]] = {
-    "xinwenlianbo": {
-        "display": "新闻联播",
-        "weight": 30,
-        "home_tags": ["新闻联播", "领航中国", "焦点访谈"],
-        "columns": ["领航中国", "奋进新征程", "高质量发展调研行", "走进县城看发展", "一线调研", "权威发布"],
-        "subjects": [
-            "各地各部门",
-            "有关部门",
-            "基层干部群众",
-            "沿线省市",
-            "广大党员干部",
-            "科研人员",
-            "一线建设者",
-            "相关企业",
-            "各级政府",
-            "志愿者队伍",
-        ],
-        "verbs": ["扎实推进", "持续深化", "全面落实", "加快推进", "统筹推进", "积极探索", "不断完善", "大力推动", "协同推进"],
-        "objects": [
-            "生态环境保护",
-            "乡村振兴",
-            "区域协调发展",
-            "民生保障工作",
-            "基础设施建设",
-            "城乡融合发展",
-            "长江大保护",
-            "黄河流域生态治理",
-            "基层治理",
-            "粮食安全",
-            "防汛抗旱工作",
-            "老旧小区改造",
-        ],
-        "results": [
-            "群众获得感不断增强",
-            "发展质量和效益稳步提升",
-            "一幅幅新画卷徐徐展开",
-            "发展后劲持续增强",
-            "各项工作取得积极成效",
-            "城乡面貌焕然一新",
-        ],
-        "mixed": ["5G+工业互联网", "GDP增长6.5%", "COVID-19防控", "5G网络覆盖所有县城"],
-        "slug_words": [
-            "changjiang",
-            "xinhuoli",
-            "xiangcun",
-            "zhenxing",
-            "minsheng",
-            "shengtai",
-            "jianshe",
-            "fazhan",
-            "jiceng",
-            "lianghu",
-        ],
-        "roles": ["村党支部书记", "社区工作者", "镇长", "护林员", "河长"],
-        "lead": "<strong>央视网消息</strong>（新闻联播）：",
-    },
-    "finance": {
-        "display": "财经",
-        "weight": 16,
-        "home_tags": ["经济", "金融", "消费", "外贸"],
-        "columns": ["财经观察", "数据看经济", "市场观察", "经济聚焦"],
-        "subjects": [
-            "央行",
-            "统计部门",
-            "上市公司",
-            "中小微企业",
-            "金融机构",
-            "外贸企业",
-            "商业银行",
-            "投资者",
-            "消费者",
-            "制造业企业",
-        ],
-        "verbs": ["加大", "优化", "释放", "稳定", "提振", "扩大", "降低", "支持", "盘活"],
-        "objects": [
-            "信贷投放",
-            "消费需求",
-            "外贸进出口",
-            "制造业投资",
-            "社会融资规模",
-            "居民收入",
-            "物价水平",
-            "跨境人民币结算",
-            "普惠金融服务",
-            "房地产市场",
-            "新能源汽车消费",
-            "服务贸易",
-        ],
-        "results": [
-            "经济运行总体回升向好",
-            "市场预期持续改善",
-            "内需潜力加快释放",
-            "企业经营压力有所缓解",
-            "金融服务实体经济能力增强",
-        ],
-        "mixed": ["GDP增长6.5%", "CPI同比上涨2.1%", "PMI重回扩张区间", "A股成交额破万亿", "GDP同比增长5.2%"],
-        "slug_words": ["jingji", "gdp", "xiaofei", "waimao", "jinrong", "yinhang", "shichang", "touzi", "wujia", "rongzi"],
-        "roles": ["首席经济学家", "研究员", "总经理", "财务总监", "分析师"],
-        "lead": "<strong>央视网消息</strong>：",
-    },
-    "tech": {
-        "display": "科技",
-        "weight": 14,
-        "home_tags": ["人工智能", "5G", "科技创新", "芯片", "航天"],
-        "columns": ["科技前沿", "创新中国", "硬核科技", "数字生活"],
-        "subjects": ["科研团队", "科技企业", "国家实验室", "高校院所", "工程师们", "初创公司", "运营商", "研发人员"],
-        "verbs": ["突破", "研发", "部署", "攻克", "推出", "测试", "应用", "升级"],
-        "objects": [
-            "5G基站",
-            "人工智能大模型",
-            "量子计算原型机",
-            "新型显示材料",
-            "工业互联网平台",
-            "国产芯片",
-            "北斗导航系统",
-            "自动驾驶技术",
-            "新能源电池",
-            "卫星互联网",
-            "智能机器人",
-            "算力网络",
-        ],
-        "results": ["关键指标达到国际先进水平", "相关成果已进入产业化阶段", "为数字经济发展注入新动能", "应用场景不断拓展"],
-        "mixed": ["5G", "iPhone", "AI大模型", "6G研发", "Wi-Fi 7路由器", "App适老化"],
-        "slug_words": ["keji", "ai", "xinpian", "beidou", "liangzi", "jiqiren", "suanli", "hangtian", "chuangxin", "shuzi"],
-        "roles": ["首席科学家", "工程师", "研究员", "项目负责人", "教授"],
-        "lead": "<strong>央视网消息</strong>：",
-    },
-    "world": {
-        "display": "国际",
-        "weight": 12,
-        "home_tags": ["国际", "一带一路", "气候变化"],
-        "columns": ["国际观察", "环球视线", "全球连线"],
-        "subjects": ["多国代表", "联合国有关机构", "国际观察人士", "当地民众", "各方代表", "外国企业家", "中外专家"],
-        "verbs": ["呼吁", "关注", "推动", "加强", "深化", "拓展", "支持"],
-        "objects": [
-            "气候变化合作",
-            "多边贸易体制",
-            "共建“一带一路”合作",
-            "全球粮食安全",
-            "人文交流",
-            "地区和平稳定",
-            "公共卫生合作",
-            "中欧班列运输",
-            "绿色能源合作",
-        ],
-        "results": ["为世界经济复苏注入正能量", "受到与会各方广泛欢迎", "合作前景十分广阔", "当地民众切实受益"],
-        "mixed": ["COVID-19疫苗合作", "G20峰会", "APEC会议", "WTO改革"],
-        "slug_words": ["guoji", "yidaiyilu", "qihou", "hezuo", "huiyi", "fenghui", "maoyi", "jiaoliu", "banlie", "nengyuan"],
-        "roles": ["大使", "学者", "企业代表", "官员", "专家"],
-        "lead": "<strong>央视网消息</strong>（国际时讯）：",
-        "foreign": True,
-    },
-    "sports": {
-        "display": "体育",
-        "weight": 9,
-        "home_tags": ["体育", "足球", "马拉松", "冬奥会"],
-        "columns": ["体坛快讯", "赛场内外", "全民健身"],
-        "subjects": ["中国女排", "国家队队员", "年轻选手", "业余跑者", "校园足球队员", "冰雪运动爱好者", "乒乓球队", "游泳队"],
-        "verbs": ["夺得", "刷新", "备战", "参加", "挑战", "完成", "晋级"],
-        "objects": [
-            "世界锦标赛冠军",
-            "全国纪录",
-            "马拉松赛事",
-            "冰雪运动季",
-            "全民健身活动",
-            "青少年足球联赛",
-            "亚运会比赛",
-            "城市半程马拉松",
-        ],
-        "results": ["赛场内外气氛热烈", "展现了顽强拼搏的精神", "吸引了大批观众到场助威", "群众健身热情持续高涨"],
-        "mixed": ["NBA中国赛", "CBA联赛", "F1中国站", "U17国少队"],
-        "slug_words": ["tiyu", "zuqiu", "paiqiu", "malasong", "bingxue", "jianshen", "saishi", "guanjun", "jilu", "pingpang"],
-        "roles": ["教练", "运动员", "裁判", "领队", "赛事负责人"],
-        "lead": "<strong>央视网消息</strong>：",
-    },
-    "culture": {
-        "display": "文化",
-        "weight": 9,
-        "home_tags": ["文化遗产", "非遗", "博物馆"],
-        "columns": ["文化中国", "非遗里的中国", "文旅观察"],
-        "subjects": ["文物工作者", "非遗传承人", "博物馆", "青年艺术家", "文旅部门", "各地剧院", "考古队员"],
-        "verbs": ["修复", "展出", "传承", "推出", "挖掘", "演绎", "守护"],
-        "objects": [
-            "古籍文献",
-            "传统手工技艺",
-            "数字文物展",
-            "地方戏曲",
-            "考古新发现",
-            "古建筑群",
-            "文旅消费新场景",
-            "民俗文化活动",
-            "传统村落",
-        ],
-        "results": ["吸引众多游客驻足观赏", "让传统文化焕发新生机", "文化自信不断增强", "古老技艺走进现代生活"],
-        "mixed": ["VR看展", "IP联名文创", "3D打印文物复制品"],
-        "slug_words": ["wenhua", "feiyi", "bowuguan", "kaogu", "xiqu", "guji", "wenlv", "chuancheng", "gujianzhu", "minsu"],
-        "roles": ["馆长", "传承人", "研究馆员", "导演", "讲解员"],
-        "lead": "<strong>央视网消息</strong>：",
-    },
-    "education": {
-        "display": "教育",
-        "weight": 10,
-        "home_tags": ["职业教育", "产教融合", "鲁班工坊", "教育", "双减", "高考"],
-        "columns": ["教育观察", "职教风采", "校园新风"],
-        "subjects": ["职业院校", "鲁班工坊", "高校毕业生", "中小学", "教育部门", "校企双方", "一线教师", "海外学员"],
-        "verbs": ["深化", "推进", "开设", "共建", "培养", "拓展", "完善"],
-        "objects": [
-            "产教融合",
-            "职业技能培训",
-            "实训基地",
-            "双减政策落实",
-            "课后服务",
-            "国际合作办学",
-            "专业课程体系",
-            "高技能人才队伍",
-            "中外人文交流",
-        ],
-        "results": ["毕业生就业质量持续提升", "学生动手能力明显增强", "受到合作国家师生欢迎", "教育公平迈出新步伐"],
-        "mixed": ["STEM课程", "AI进课堂", "5G智慧校园"],
-        "slug_words": [
-            "jiaoyu",
-            "zhijiao",
-            "lubangongfang",
-            "chanjiao",
-            "xuexiao",
-            "shixun",
-            "jineng",
-            "gaokao",
-            "shuangjian",
-            "jiuye",
-        ],
-        "roles": ["校长", "院长", "教师", "学员", "企业导师"],
-        "lead": "<strong>央视网消息</strong>：",
-    },
-}
+_SENTENCE_SPECS: list[str] = _VOCAB["sentence_specs"]
+_TITLE_SPECS: list[str] = _VOCAB["title_specs"]
+
+# name -> display name, weight, home tags, slot lists (columns, subjects, verbs,
+# objects, results, mixed-content title fragments, roles), ASCII slug words, lead,
+# and `foreign` where foreign places join the domestic ones
+CATEGORY_DATA: dict[str, dict[str, Any]] = _VOCAB["categories"]
 
 CATEGORIES: tuple[str, ...] = tuple(CATEGORY_DATA)
 _CAT_CUM: list[float] = []
@@ -594,36 +197,6 @@ def _compile(spec: str, slots: dict[str, Slot]) -> tuple[Slot, ...]:
     for tok in spec.split("|"):
         out.append(slots.get(tok, tok))
     return tuple(out)
-
-
-_SENTENCE_SPECS = [
-    "A|，|P|S|V|O|，|R|。",
-    "S|V|O|，|N|。",
-    "据了解，|P|已|V|O|，|N|。",
-    "Q|表示，“|V|O|是一项长期任务，我们会一步一个脚印把工作做实。”",
-    "在|P|，|S|正在|V|O|。",
-    "数据显示，|O|N|，|R|。",
-    "下一步，|S|将继续|V|O|，推动|O|T|。",
-    "记者在|P|看到，|S|V|O|的热情很高。",
-    "“|O|做好了，|R|。”|Q|说。",
-    "围绕|O|，|P|出台了一系列措施，|N|。",
-    "业内人士认为，|V|O|有助于|R|。",
-    "与此同时，|S|还|V|O|，|R|。",
-    "截至目前，|P|O|N|。",
-    "A|，|S|把|O|作为重点，|N|。",
-    "Q|介绍，|P|O|N|，|R|。",
-]
-
-_TITLE_SPECS = [
-    "【|C|】|P|O|T",
-    "【|C|】|V|O| |P|T",
-    "P|S|V|O",
-    "O|N",
-    "M|T",
-    "S|：|V|O| |T",
-    "P|：|M|T",
-    "P|O|T",
-]
 
 
 class _Cat:
@@ -902,79 +475,155 @@ def _split_post(post: SyntheticPost) -> tuple[str, str]:
     return post.text[:fm_end], tail
 
 
+@dataclass(frozen=True)
+class _Pieces:
+    """A post taken apart, for the variants to put back together differently."""
+
+    post: SyntheticPost
+    fm: str  # front matter, closing '---\n' included
+    tail: str  # after the body: source line and nav line
+    cats: str  # categories as a Jekyll string
+    tags: str  # tags as a Jekyll string
+    title: str  # YAML double-quoted
+    dline: str  # the date line's value
+    stem: str  # file name without '.md'
+
+
+def _pieces(post: SyntheticPost) -> _Pieces:
+    fm, tail = _split_post(post)
+    return _Pieces(
+        post=post,
+        fm=fm,
+        tail=tail,
+        cats=" ".join(post.categories),
+        tags=" ".join(post.tags),
+        title=_yaml_dq(post.title),
+        dline=_fmt_date(post.date),
+        stem=post.filename[:-3],
+    )
+
+
+# Each variant: (pieces, count, rng, big_files) -> (file name, file bytes), where
+# ``count`` is how many of its kind were made before (it rotates sub-variants).
+_Variant = Callable[[_Pieces, int, random.Random, bool], tuple[str, bytes]]
+
+
+def _undecodable(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    data = p.post.text.encode("utf-8")
+    data = data.replace(b'title: "', b'title: "\xff', 1)
+    data = data.replace(b"</p>", b"\xff\xfe</p>", 2)
+    return p.post.filename, data
+
+
+def _bad_yaml(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    post = p.post
+    v = count % 4
+    if v == 0:  # plain scalar containing ': '
+        bad = _front_matter(post.title.replace('"', "") + ": 详情", p.dline, p.cats, p.tags)
+    elif v == 1:  # unterminated double quote
+        bad = _front_matter('"' + post.title, p.dline, p.cats, p.tags)
+    elif v == 2:  # unterminated flow sequence
+        bad = _front_matter(p.title, p.dline, p.cats, "[" + ", ".join(post.tags))
+    else:  # tab indentation
+        bad = _front_matter(p.title, p.dline, "\n\t- " + post.categories[0], p.tags)
+    return post.filename, (bad + post.body_html + p.tail).encode("utf-8")
+
+
+def _missing_title(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    return p.post.filename, (_front_matter(None, p.dline, p.cats, p.tags) + p.post.body_html + p.tail).encode()
+
+
+def _no_date(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    slug = p.stem[11:]
+    tail = p.tail.replace(p.post.source_url, f"http://news.example/special/{slug}.html")
+    return f"{slug}.md", (_front_matter(p.title, None, p.cats, p.tags) + p.post.body_html + tail).encode()
+
+
+def _empty_body(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    return p.post.filename, (p.fm + ("\n", "", "\n\n   \n", "\t\n")[count % 4]).encode()
+
+
+def _binary(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    size = 2048 + int(rng.random() * 14336)
+    data = bytearray(rng.randbytes(size))
+    for _ in range(16):
+        data[int(rng.random() * size)] = 0
+    data[:4] = b"\x00\xff\x00\x89"
+    return p.post.filename, bytes(data)
+
+
+def _html_bomb(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    bomb = "<div>" * HTML_BOMB_DEPTH + "</div>" * HTML_BOMB_DEPTH + "\n"
+    return p.post.filename, (p.fm + bomb).encode()
+
+
+def _oversized(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    target = BIG_OVERSIZE if big_files else SMALL_OVERSIZE
+    unit = (p.post.body_html + "\n").encode()
+    reps = target // len(unit) + 1
+    return p.post.filename, p.fm.encode() + unit * reps + p.tail.encode()
+
+
+def _gb18030(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    return p.post.filename, p.post.text.encode("gb18030")
+
+
+def _bom(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    return p.post.filename, b"\xef\xbb\xbf" + p.post.text.encode("utf-8")
+
+
+def _duplicate(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    return f"{p.stem}-copy.md", p.post.text.encode("utf-8")
+
+
+def _yaml_lists(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    post = p.post
+    if count % 2 == 0:
+        c = "[" + ", ".join(post.categories) + "]"
+        t = "[" + ", ".join(post.tags) + "]"
+    else:
+        c = "".join(f"\n  - {x}" for x in post.categories)
+        t = "".join(f"\n  - {x}" for x in post.tags)
+    return post.filename, (_front_matter(p.title, p.dline, c, t) + post.body_html + p.tail).encode()
+
+
+def _utc_date(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    utc = p.post.date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return p.post.filename, (_front_matter(p.title, utc, p.cats, p.tags) + p.post.body_html + p.tail).encode()
+
+
+def _spaces_in_name(p: _Pieces, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
+    return p.stem[:11] + p.stem[11:].replace("-", " ") + ".md", p.post.text.encode("utf-8")
+
+
+_VARIANTS: dict[str, _Variant] = {
+    "undecodable": _undecodable,
+    "bad_yaml": _bad_yaml,
+    "missing_title": _missing_title,
+    "no_date": _no_date,
+    "empty_body": _empty_body,
+    "binary": _binary,
+    "html_bomb": _html_bomb,
+    "oversized": _oversized,
+    "gb18030": _gb18030,
+    "bom": _bom,
+    "duplicate": _duplicate,
+    "yaml_lists": _yaml_lists,
+    "utc_date": _utc_date,
+    "spaces_in_name": _spaces_in_name,
+}
+assert set(_VARIANTS) == set(REJECTED_KINDS + ACCEPTED_KINDS)
+
+
 def _variant(kind: str, post: SyntheticPost, count: int, rng: random.Random, big_files: bool) -> tuple[str, bytes]:
     """Return (file name, file bytes) of a special file derived from ``post``.
 
     ``count`` is how many of this kind were made before (used to rotate sub-variants).
     """
-    fm, tail = _split_post(post)
-    cats = " ".join(post.categories)
-    tags = " ".join(post.tags)
-    title = _yaml_dq(post.title)
-    dline = _fmt_date(post.date)
-    name = post.filename
-    stem = name[:-3]
-
-    if kind == "undecodable":
-        data = post.text.encode("utf-8")
-        data = data.replace(b'title: "', b'title: "\xff', 1)
-        data = data.replace(b"</p>", b"\xff\xfe</p>", 2)
-        return name, data
-    if kind == "bad_yaml":
-        v = count % 4
-        if v == 0:  # plain scalar containing ': '
-            bad = _front_matter(post.title.replace('"', "") + ": 详情", dline, cats, tags)
-        elif v == 1:  # unterminated double quote
-            bad = _front_matter('"' + post.title, dline, cats, tags)
-        elif v == 2:  # unterminated flow sequence
-            bad = _front_matter(title, dline, cats, "[" + ", ".join(post.tags))
-        else:  # tab indentation
-            bad = _front_matter(title, dline, "\n\t- " + post.categories[0], tags)
-        return name, (bad + post.body_html + tail).encode("utf-8")
-    if kind == "missing_title":
-        return name, (_front_matter(None, dline, cats, tags) + post.body_html + tail).encode()
-    if kind == "no_date":
-        slug = stem[11:]
-        body = post.body_html
-        tail_nd = tail.replace(post.source_url, f"http://news.example/special/{slug}.html")
-        return f"{slug}.md", (_front_matter(title, None, cats, tags) + body + tail_nd).encode()
-    if kind == "empty_body":
-        return name, (fm + ("\n", "", "\n\n   \n", "\t\n")[count % 4]).encode()
-    if kind == "binary":
-        size = 2048 + int(rng.random() * 14336)
-        data = bytearray(rng.randbytes(size))
-        for _ in range(16):
-            data[int(rng.random() * size)] = 0
-        data[:4] = b"\x00\xff\x00\x89"
-        return name, bytes(data)
-    if kind == "html_bomb":
-        bomb = "<div>" * HTML_BOMB_DEPTH + "</div>" * HTML_BOMB_DEPTH + "\n"
-        return name, (fm + bomb).encode()
-    if kind == "oversized":
-        target = BIG_OVERSIZE if big_files else SMALL_OVERSIZE
-        unit = (post.body_html + "\n").encode()
-        reps = target // len(unit) + 1
-        return name, fm.encode() + unit * reps + tail.encode()
-    if kind == "gb18030":
-        return name, post.text.encode("gb18030")
-    if kind == "bom":
-        return name, b"\xef\xbb\xbf" + post.text.encode("utf-8")
-    if kind == "duplicate":
-        return f"{stem}-copy.md", post.text.encode("utf-8")
-    if kind == "yaml_lists":
-        if count % 2 == 0:
-            c = "[" + ", ".join(post.categories) + "]"
-            t = "[" + ", ".join(post.tags) + "]"
-        else:
-            c = "".join(f"\n  - {x}" for x in post.categories)
-            t = "".join(f"\n  - {x}" for x in post.tags)
-        return name, (_front_matter(title, dline, c, t) + post.body_html + tail).encode()
-    if kind == "utc_date":
-        utc = post.date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        return name, (_front_matter(title, utc, cats, tags) + post.body_html + tail).encode()
-    if kind == "spaces_in_name":
-        return stem[:11] + stem[11:].replace("-", " ") + ".md", post.text.encode("utf-8")
-    raise ValueError(f"unknown kind {kind!r}")
+    make = _VARIANTS.get(kind)
+    if make is None:
+        raise ValueError(f"unknown kind {kind!r}")
+    return make(_pieces(post), count, rng, big_files)
 
 
 def _count_files(root: Path) -> int:
