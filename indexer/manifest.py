@@ -155,11 +155,6 @@ class Manifest:
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
 
-    def rejected(self) -> Iterator[Entry]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE status='rejected' ORDER BY path")
-        for r in rows:
-            yield Entry(*r)
-
     def transaction(self):
         return _Tx(self.db)
 

@@ -265,7 +265,6 @@ class Facet:
     values: list[FacetValue]
     has_more: bool = False
     expanded: bool = False
-    error: str | None = None
 
 
 @dataclass

@@ -15,24 +15,6 @@ from ..analysis import Term
 from ..highlight import WINDOW_CHARS
 from ..model import IndexedArticle
 
-# Stored fields every engine returns for an article (``get``). A search hit has
-# them too, but bounded: ``body_html`` is empty (only the article page shows it)
-# and ``body_text`` holds at most WINDOW_CHARS characters (all a snippet reads), so
-# a hit costs the same whatever the size of its post.
-STORED_FIELDS = (
-    "id",
-    "title",
-    "date",
-    "categories",
-    "tags",
-    "body_html",
-    "body_text",
-    "source_url",
-    "path",
-    "content_hash",
-    "offset",
-)
-
 
 class EngineError(RuntimeError):
     """The engine failed; the message is for logs and operators."""
@@ -132,9 +114,14 @@ class Engine(Protocol):
 
     def writer(self, rebuild: bool = False) -> IndexWriter: ...
 
-    def search(self, query: EngineQuery) -> EngineResult: ...
+    def search(self, query: EngineQuery) -> EngineResult:
+        """A hit's ``doc`` holds the stored fields (``stored_values``), bounded:
+        ``body_html`` is empty (only the article page shows it) and ``body_text`` holds
+        at most WINDOW_CHARS characters (all a snippet reads), so a hit costs the same
+        whatever the size of its post."""
 
-    def get(self, doc_id: str) -> dict[str, Any] | None: ...
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        """An article's stored fields (``stored_values``), whole; None if no such id."""
 
     def close(self) -> None: ...
 

@@ -47,7 +47,7 @@ _UNINDEXED = {"type": "text", "index": False}
 # second, full copy as _recovery_source, which costs more than it saves.)
 _TOKEN_FIELDS = ["*_words", "*_chars", "*_pairs"]
 # A hit shows a title and a snippet: it never gets the HTML body (see
-# base.STORED_FIELDS); the article page asks for it with ``get``. Named as
+# base.Engine.search); the article page asks for it with ``get``. Named as
 # includes: the node filters a source faster that way than by excludes (a
 # 1.1 MB post's hit: 18.8 ms against 24.2; 7.3 without any source, which is the
 # node parsing the source, token streams and all).
