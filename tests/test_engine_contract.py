@@ -219,12 +219,12 @@ def test_sliced_search_answers_exactly_like_the_whole_index(indexed, truth, thre
     s, engine = indexed
     if s.engine != "tantivy":
         pytest.skip("date slices are how the embedded engine uses more than one core")
-    from searchcore.engines.tantivy_engine import TantivyEngine
+    from searchcore.engines.tantivy_engine import SlicePolicy, TantivyEngine
 
     whole = TantivyEngine(s.with_(search_threads=1, facet_cache=0))
-    sliced = TantivyEngine(s.with_(search_threads=threads, facet_cache=0))
-    sliced.slice_min_docs = sliced.slice_min_visits = 0  # slice even this small index,
-    sliced.idle_cores = lambda: threads  # however busy the machine running the tests is
+    # Slice even this small index, however busy the machine running the tests is.
+    always = SlicePolicy(min_docs=0, min_visits=0, idle_cores=lambda: threads)
+    sliced = TantivyEngine(s.with_(search_threads=threads, facet_cache=0), slicing=always)
     small = s.with_(page_size=7)
     year = truth.day(truth.articles[len(truth.articles) // 2]).year
     cases = [
@@ -284,7 +284,7 @@ def test_sliced_search_breaks_ties_as_the_whole_index_does(tmp_path):
     """Equal scores in an index whose order is not date order (an old article
     re-indexed last): a page found in slices is the page found whole."""
     from indexer.pipeline import run
-    from searchcore.engines.tantivy_engine import TantivyEngine
+    from searchcore.engines.tantivy_engine import SlicePolicy, TantivyEngine
 
     from .conftest import make_settings
 
@@ -298,9 +298,7 @@ def test_sliced_search_breaks_ties_as_the_whole_index_does(tmp_path):
         )
     run(s, folder)
     whole = TantivyEngine(s.with_(search_threads=1))
-    sliced = TantivyEngine(s.with_(search_threads=3))
-    sliced.slice_min_docs = sliced.slice_min_visits = 0
-    sliced.idle_cores = lambda: 2
+    sliced = TantivyEngine(s.with_(search_threads=3), slicing=SlicePolicy(min_docs=0, min_visits=0, idle_cores=lambda: 2))
     small = s.with_(page_size=5)
     req = SearchRequest.from_args({"q": "经济新闻"})
     scores = {h.score for h in Searcher(whole, small).search(req).hits}
