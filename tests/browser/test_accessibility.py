@@ -1,0 +1,145 @@
+"""Accessibility in a real browser: the keyboard path, axe-core on the main pages, and a
+phone-sized screen without horizontal scrolling.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.browser.helpers import (
+    CATEGORY_VALUES,
+    NO_HSCROLL,
+    PHONE,
+    ROOT,
+    TAG_VALUES,
+    Page,
+    Tab,
+    expect,
+    facet_link,
+    labels,
+    wait_params,
+)
+
+pytestmark = pytest.mark.browser
+
+
+# -- keyboard -----------------------------------------------------------------------
+
+
+def _focused(page: Page) -> dict:
+    return page.evaluate(
+        """() => {
+          const el = document.activeElement;
+          const s = getComputedStyle(el);
+          const r = el.getBoundingClientRect();
+          return {tag: el.tagName, id: el.id, cls: el.className, text: (el.innerText || '').trim(),
+                  outline: s.outlineStyle, width: parseFloat(s.outlineWidth), left: r.left, top: r.top};
+        }"""
+    )
+
+
+def test_keyboard_skip_link_then_search_box(tab: Tab):
+    page = tab.page
+    page.goto("/?" + urlencode({"q": "经济"}))
+    page.keyboard.press("Tab")
+    skip = _focused(page)
+    assert skip["cls"] == "skip" and skip["text"] == "跳到搜索结果", skip
+    assert skip["outline"] != "none" and skip["width"] >= 2, skip
+    assert skip["left"] >= 0 and skip["top"] >= 0, "the skip link shows on screen when focused"
+    seen = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        now = _focused(page)
+        seen.append(now)
+        assert now["outline"] != "none" and now["width"] >= 2, now
+        if now["id"] == "q":
+            break
+    assert seen[-1]["id"] == "q", f"the search box should come right after the header links: {seen}"
+    # the skip link really skips: Enter moves focus into the results
+    page.keyboard.press("Shift+Tab")
+    while _focused(page)["cls"] != "skip":
+        page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'main'")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
+
+
+# -- axe ----------------------------------------------------------------------------
+
+
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+
+
+def _axe(page: Page) -> list[dict]:
+    page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result["violations"]
+    ]
+
+
+def test_accessibility_axe(open_tab):
+    if not AXE_JS.exists():
+        pytest.fail(f"{AXE_JS.relative_to(ROOT)} is missing: run npm ci (scripts/setup.sh)", pytrace=False)
+    tab = open_tab(bypass_csp=True)
+    page = tab.page
+    report: dict[str, list[dict]] = {}
+
+    page.goto("/?" + urlencode({"q": "经济"}))
+    facet_link(page, TAG_VALUES, labels(page, TAG_VALUES)[0]).click()
+    wait_params(page, lambda p: "tag" in p)
+    category = labels(page, CATEGORY_VALUES)[0]
+    facet_link(page, CATEGORY_VALUES, category).click()
+    wait_params(page, lambda p: "category" in p)
+    expect(page.locator("a.facet-value[aria-checked=true]")).to_have_count(2)
+    report["search with facets (after htmx swaps)"] = _axe(page)
+
+    with page.expect_navigation():
+        page.locator(".hit h2 a").first.click()
+    report["article"] = _axe(page)
+
+    page.goto("/?" + urlencode({"q": "经济 zzzz不存在的词", "tag": "经济"}))
+    report["zero results"] = _axe(page)
+
+    blocking = {where: [v for v in vs if v["impact"] in BLOCKING] for where, vs in report.items()}
+    blocking = {k: v for k, v in blocking.items() if v}
+    others = {where: [(v["id"], v["impact"]) for v in vs if v["impact"] not in BLOCKING] for where, vs in report.items()}
+    print("axe minor/moderate findings:", others)
+    assert not blocking, f"axe found serious/critical violations: {blocking}"
+
+
+# -- phone --------------------------------------------------------------------------
+
+
+def test_phone_layout_has_no_horizontal_scroll(open_tab):
+    tab = open_tab(**PHONE)
+    page = tab.page
+    pages = [
+        "/?" + urlencode({"q": "经济", "tag": "经济", "category": "finance"}),
+        "/?" + urlencode({"q": "经济 zzzz不存在的词", "tag": "经济"}),
+        "/?" + urlencode({"q": "英国"}),
+    ]
+    for url in pages:
+        page.goto(url)
+        width, inner = page.evaluate(NO_HSCROLL)
+        assert width <= inner + 1, f"{url}: page is {width}px wide on a {inner}px screen"
+        box = page.locator("#q").bounding_box()
+        assert box and page.locator("#q").is_visible(), url
+        assert box["x"] >= 0 and box["x"] + box["width"] <= inner and box["y"] < 844, f"{url}: search box off screen {box}"
+    # every fixture article, raw outlet HTML included
+    page.goto("/?" + urlencode({"sort": "oldest"}))
+    hrefs = page.locator(".hit h2 a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    for href in hrefs[:6] + [h for h in hrefs if "xss" in h]:
+        page.goto(href)
+        width, inner = page.evaluate(NO_HSCROLL)
+        assert width <= inner + 1, f"{href}: page is {width}px wide on a {inner}px screen"
