@@ -9,17 +9,16 @@ from flask import Blueprint, abort, current_app, jsonify, make_response, render_
 from markupsafe import Markup
 
 from searchcore.engines import IndexMissing
-from searchcore.search import SORTS, RequestError, SearchRequest, SearchResult, parse_positive_int
+from searchcore.search import SORTS, Facet, RequestError, SearchRequest, SearchResult, parse_positive_int
 
 from .caching import HTMX_VARY
 from .errors import error_response
+from .labels import SORT_LABELS, present
 from .parts import Part, parts_of
 from .state import get_searcher
 from .urls import page_url, search_url
 
 bp = Blueprint("views", __name__)
-
-SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
 
 
 def _parse() -> SearchRequest:
@@ -27,13 +26,11 @@ def _parse() -> SearchRequest:
 
 
 def _empty_result(req: SearchRequest) -> SearchResult:
-    from searchcore.search import Facet
-
     return SearchResult(
         request=req,
         total=0,
         hits=[],
-        facets={"category": Facet("category", "分类", []), "tag": Facet("tag", "标签", []), "date": Facet("date", "日期", [])},
+        facets={name: Facet(name, []) for name in ("category", "tag", "date")},
         date_level="year",
         date_trail=[],
         page_size=current_app.config["SETTINGS"].page_size,
@@ -62,7 +59,7 @@ def _render_search(
     html = render_template(
         template,
         req=req,
-        result=result,
+        result=present(result) if result is not None else None,
         error=error,
         notice=notice,
         sorts=SORTS,
@@ -91,7 +88,9 @@ def hit_json(hit) -> dict[str, Any]:
     }
 
 
-def result_json(result: SearchResult) -> dict[str, Any]:
+def result_json(found: SearchResult) -> dict[str, Any]:
+    """The JSON twin of a search page: the same data, in the same words."""
+    result = present(found)
     req = result.request
     facets: dict[str, list[dict[str, Any]]] = {}
     for name in ("category", "tag"):

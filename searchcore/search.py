@@ -3,6 +3,15 @@
 Facets are declared once (``FACETS``); each knows its URL parameter, its engine
 field and whether its counts ignore its own filter (disjunctive), and the
 request, the engine query and the result are all derived from that table.
+
+Results are data: facet values, date levels and days, which word or filter a way
+out of zero results drops. The words a page shows for them (分类, 2022年, 去掉“X”)
+are the web app's (``searchapp.labels``). Two kinds of text stay here: a
+RequestError's message, because the search page, its JSON twin and the operators'
+CLI (``indexer explain``, which may not import the web app) all show it as it is;
+and highlighted, escaped titles and snippets (``highlight``), because which
+characters matched is the analysis' answer, and escaping where the marks are
+inserted is what keeps a post's text from ever being read as HTML.
 """
 
 from __future__ import annotations
@@ -14,9 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from functools import cached_property
-from typing import Any
-
-from markupsafe import Markup
+from typing import TYPE_CHECKING, Any, Literal
 
 from .analysis import Term, normalize, parse_query, query_words
 from .config import Settings
@@ -25,13 +32,17 @@ from .highlight import build_matcher, mark
 from .highlight import snippet as make_snippet
 from .model import SHANGHAI
 
+if TYPE_CHECKING:
+    from markupsafe import Markup
+
 MAX_QUERY_CHARS = 256
 MAX_VALUES_PER_FACET = 20
 SORTS = ("relevance", "newest", "oldest")
 
 
 class RequestError(ValueError):
-    """A reader's request we cannot answer; the message is shown to them."""
+    """A reader's request we cannot answer; the message is shown to them as it is
+    (page, JSON API and CLI alike), and ``param`` names the parameter at fault."""
 
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
@@ -42,14 +53,13 @@ class RequestError(ValueError):
 class TermsFacet:
     name: str  # URL parameter and facet key
     field: str  # engine field
-    label: str
     size: int = 10
     more_size: int = 100
 
 
 FACETS: tuple[TermsFacet, ...] = (
-    TermsFacet("category", "category", "分类", size=10),
-    TermsFacet("tag", "tag", "标签", size=12),
+    TermsFacet("category", "category", size=10),
+    TermsFacet("tag", "tag", size=12),
 )
 FACET_BY_NAME = {f.name: f for f in FACETS}
 
@@ -78,7 +88,8 @@ def _clean(value: str, name: str, limit: int) -> str:
 # per number keeps URLs (and caches) canonical.
 _DIGITS = re.compile(r"[0-9]+")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DAY_LABELS = {"from": "开始日期", "to": "结束日期"}
+# How a RequestError's message names a parameter (see the module's docstring).
+_PARAM_WORDS = {"category": "分类", "tag": "标签", "from": "开始日期", "to": "结束日期"}
 
 
 def parse_positive_int(value: str, name: str, label: str, maximum: int, too_big: str | None = None) -> int:
@@ -100,7 +111,7 @@ def parse_positive_int(value: str, name: str, label: str, maximum: int, too_big:
 
 
 def _parse_day(value: str, name: str) -> date | None:
-    label = _DAY_LABELS.get(name, f"日期 {name}")
+    label = _PARAM_WORDS.get(name, f"日期 {name}")
     value = _clean(value, name, 40)
     if not value:
         return None
@@ -138,7 +149,7 @@ class SearchRequest:
                 if v and v not in values:
                     values.append(v)
             if len(values) > MAX_VALUES_PER_FACET:
-                raise RequestError(f"{f.label}最多选择 {MAX_VALUES_PER_FACET} 项", f.name)
+                raise RequestError(f"{_PARAM_WORDS[f.name]}最多选择 {MAX_VALUES_PER_FACET} 项", f.name)
             if values:
                 filters.append((f.name, tuple(values)))
         date_from = _parse_day((_getlist(args, "from") or [""])[0], "from")
@@ -228,18 +239,18 @@ def date_level(req: SearchRequest) -> str:
     return "year"
 
 
-def bucket_range(level: str, key: int) -> tuple[date, date, str]:
-    """(first day, last day, label) of a date facet bucket key."""
+def bucket_range(level: str, key: int) -> tuple[date, date]:
+    """(first day, last day) of a date facet bucket key: 2022, 202203 or 20220315."""
     if level == "year":
-        return date(key, 1, 1), date(key, 12, 31), f"{key}年"
+        return date(key, 1, 1), date(key, 12, 31)
     if level == "month":
         y, m = divmod(key, 100)
         last = date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)
-        return date(y, m, 1), last, f"{y}年{m}月"
+        return date(y, m, 1), last
     y, md = divmod(key, 10000)
     m, d = divmod(md, 100)
     day = date(y, m, d)
-    return day, day, f"{m}月{d}日"
+    return day, day
 
 
 def _day_start(d: date) -> datetime:
@@ -251,8 +262,7 @@ def _day_start(d: date) -> datetime:
 
 @dataclass
 class FacetValue:
-    value: str
-    label: str
+    value: str  # a category or tag, or a date bucket key (2022, 202203, 20220315)
     count: int
     selected: bool
     request: SearchRequest  # the state after clicking this value
@@ -261,10 +271,19 @@ class FacetValue:
 @dataclass
 class Facet:
     name: str
-    label: str
     values: list[FacetValue]
     has_more: bool = False
     expanded: bool = False
+
+
+@dataclass(frozen=True)
+class DateStep:
+    """One step of the breadcrumb back up the date drill-down: all dates
+    (``day`` None), the year of ``day``, or its month."""
+
+    level: Literal["all", "year", "month"]
+    day: date | None
+    request: SearchRequest
 
 
 @dataclass
@@ -281,13 +300,24 @@ class Hit:
     explanation: Any = None
 
 
+RelaxKind = Literal["drop_term", "drop_filter", "drop_date", "drop_query", "drop_filters", "only_term"]
+
+
 @dataclass
 class Relaxation:
-    """A way out of zero results: drop one word or filter, and what it brings."""
+    """A way out of zero results: drop one word or filter, and what it brings.
 
-    label: str
+    ``kind`` says what is dropped: one word (``term``), one facet's filter
+    (``facet`` and its ``values``), the date range, the whole query, every filter;
+    or ``only_term``: search ``term`` alone, without filters.
+    """
+
+    kind: RelaxKind
     request: SearchRequest
     total: int
+    term: str = ""
+    facet: str = ""
+    values: tuple[str, ...] = ()
 
 
 @dataclass
@@ -297,7 +327,7 @@ class SearchResult:
     hits: list[Hit]
     facets: dict[str, Facet]
     date_level: str
-    date_trail: list[tuple[str, SearchRequest]]
+    date_trail: list[DateStep]
     page_size: int
     took_ms: float = 0.0
     relaxations: list[Relaxation] = field(default_factory=list)
@@ -359,14 +389,14 @@ class Searcher:
             counts = dict(buckets[:limit])
             for v in selected:  # a selected value stays visible, even at zero
                 counts.setdefault(v, everything.get(v, 0))
-            values = [FacetValue(str(v), str(v), c, v in selected, req.toggle(f.name, str(v))) for v, c in counts.items()]
-            facets[f.name] = Facet(f.name, f.label, values, has_more=has_more, expanded=f.name in req.more)
+            values = [FacetValue(str(v), c, v in selected, req.toggle(f.name, str(v))) for v, c in counts.items()]
+            facets[f.name] = Facet(f.name, values, has_more=has_more, expanded=f.name in req.more)
         level = date_level(req)
         date_values = []
         for key, count in res.facets.get("date", []):
-            first, last, label = bucket_range(level, int(key))
-            date_values.append(FacetValue(str(key), label, count, False, req.with_(date_from=first, date_to=last)))
-        facets["date"] = Facet("date", "日期", date_values)
+            first, last = bucket_range(level, int(key))
+            date_values.append(FacetValue(str(key), count, False, req.with_(date_from=first, date_to=last)))
+        facets["date"] = Facet("date", date_values)
         result = SearchResult(
             request=req,
             total=res.total,
@@ -389,24 +419,25 @@ class Searcher:
             date=local_time(doc["date"], doc.get("offset", 480)),
             categories=doc["categories"],
             tags=doc["tags"],
-            snippet_html=make_snippet(doc["body_text"], matcher) if snippet else Markup(""),
+            # no snippet asked for: an empty one, escaped Markup like any other
+            snippet_html=make_snippet(doc["body_text"], matcher) if snippet else mark("", None),
             source_url=doc.get("source_url") or "",
             score=score,
             explanation=explanation,
         )
 
     @staticmethod
-    def _date_trail(req: SearchRequest) -> list[tuple[str, SearchRequest]]:
-        """Breadcrumb back up the drill-down: 全部 › 2022年 › 3月."""
-        trail = [("全部日期", req.with_(date_from=None, date_to=None))]
+    def _date_trail(req: SearchRequest) -> list[DateStep]:
+        """Breadcrumb back up the drill-down: all dates, the year, the month."""
+        trail = [DateStep("all", None, req.with_(date_from=None, date_to=None))]
         level = date_level(req)
         a = req.date_from
         if a and level in ("month", "day"):
-            first, last, label = bucket_range("year", a.year)
-            trail.append((label, req.with_(date_from=first, date_to=last)))
+            first, last = bucket_range("year", a.year)
+            trail.append(DateStep("year", first, req.with_(date_from=first, date_to=last)))
         if a and level == "day":
-            first, last, label = bucket_range("month", a.year * 100 + a.month)
-            trail.append((f"{a.month}月", req.with_(date_from=first, date_to=last)))
+            first, last = bucket_range("month", a.year * 100 + a.month)
+            trail.append(DateStep("month", first, req.with_(date_from=first, date_to=last)))
         return trail
 
     RELAX_BUDGET_S = 0.15  # seconds after which no further relaxation count starts
@@ -414,26 +445,29 @@ class Searcher:
 
     def relaxations(self, req: SearchRequest) -> list[Relaxation]:
         """For zero results: how many hits dropping each word or filter would bring."""
-        options: list[tuple[str, SearchRequest]] = []
+        options: list[Relaxation] = []  # each with its total still to count
+
+        def option(kind: RelaxKind, r: SearchRequest, **what: Any) -> None:
+            options.append(Relaxation(kind, r, 0, **what))
+
         terms = req.terms
         if len(terms) > 1:
             for t in terms:
                 rest = " ".join(("-" if o.negate else "") + (f'"{o.text}"' if o.exact else o.text) for o in terms if o is not t)
-                options.append((f"去掉“{t.text}”", req.with_(q=rest)))
+                option("drop_term", req.with_(q=rest), term=t.text)
         for name, values in req.filters:
-            label = FACET_BY_NAME[name].label
-            options.append((f"去掉{label}：{'、'.join(values)}", req.without(name)))
+            option("drop_filter", req.without(name), facet=name, values=values)
         if req.date_from or req.date_to:
-            options.append(("去掉日期范围", req.without("date")))
+            option("drop_date", req.without("date"))
         if terms and req.has_filters:
-            options.append(("去掉搜索词，只用筛选条件", req.with_(q="")))
+            option("drop_query", req.with_(q=""))
         bare = req.with_(filters=(), date_from=None, date_to=None)
         if req.has_filters and terms:
-            options.append(("去掉全部筛选条件", bare))
+            option("drop_filters", bare)
         if len(terms) > 1:  # when one step is not enough: each word alone, no filters
             for t in terms:
                 if not t.negate:
-                    options.append((f"只搜索“{t.text}”", bare.with_(q=f'"{t.text}"' if t.exact else t.text)))
+                    option("only_term", bare.with_(q=f'"{t.text}"' if t.exact else t.text), term=t.text)
         # A page with no results must not cost much more than one with results:
         # at most a dozen counts, each distinct request once (dropping one of two
         # words is searching the other alone); after the first few, no new count
@@ -441,7 +475,8 @@ class Searcher:
         deadline = time.monotonic() + self.RELAX_BUDGET_S
         out: list[Relaxation] = []
         counted: set[SearchRequest] = set()
-        for label, r in options[:12]:
+        for opt in options[:12]:
+            r = opt.request
             if r in counted:
                 continue
             if len(counted) >= self.RELAX_ALWAYS and time.monotonic() > deadline:
@@ -449,7 +484,7 @@ class Searcher:
             counted.add(r)
             total = self.engine.search(self.engine_query(r, limit=0, facets=False)).total
             if total:
-                out.append(Relaxation(label, r, total))
+                out.append(replace(opt, total=total))
         out.sort(key=lambda x: -x.total)
         return out
 
