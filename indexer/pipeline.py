@@ -5,7 +5,8 @@ Files are always processed in worker processes of our own pool (``indexer.pool``
 in the indexer itself: each file has a time budget, and a worker that overruns it
 or dies is killed and replaced, costing the run that one file.
 
-Plain functions over a Settings object; ``indexer.cli`` only wraps them.
+One run is an ``IndexRun`` in named steps (plan, start, process, write, finish);
+``run`` drives them and ``indexer.cli`` only wraps ``run``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from searchcore.analysis import load_user_dict
 from searchcore.config import Settings
 from searchcore.engines import Engine, open_engine
+from searchcore.engines.base import IndexWriter
 from searchcore.files import is_inside
 from searchcore.indexing import FileOutcome
 from searchcore.posts import DEFAULT_MAX_BYTES, POST_SUFFIXES
@@ -132,73 +134,353 @@ class Options:
 # less loaded, permissions fixed without touching the file).
 RECHECK_KINDS = frozenset({"timeout", "crashed", "too-large", "symlink-outside", "unreadable"})
 
+# Manifest states whose id may be in the engine: a pending id may have reached it
+# before a crash.
+LIVE = ("indexed", "pending")
 
-def _plan(manifest: Manifest, source: Path, report: RunReport, opts: Options | None = None, page: int = 500) -> int:
-    """Scan ``source`` against the manifest: count what is unchanged, note every
-    path seen and every file to process in the manifest's temporary tables.
 
-    Files are stat-ed and looked up a page at a time, so a million posts cost a
-    million rows on disk, not a million objects in memory. Returns how many
-    files are to be processed.
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What becomes of one processed file; see ``decide``."""
 
-    An unchanged link to a file outside the folder is processed again unless
-    --follow-symlinks: it may have been indexed by a run that allowed it.
+    action: str  # "unchanged" (the indexed file again: nothing to write), "index" or "reject"
+    kind: str = ""  # why it is rejected ...
+    reason: str = ""  # ... in the ledger's words
+    drop: str | None = None  # an id of this file's earlier article, for the engine to delete
+
+
+def decide(
+    o: FileOutcome,
+    prior: Entry | None,
+    content_owner: Callable[[str], str | None],
+    id_owner: Callable[[str], str | None],
+) -> Decision:
+    """What to do with a processed file, given its manifest entry (``prior``) and
+    who already holds its content and its id (``content_owner``, ``id_owner``: a
+    path, in this run or in the index, or None).
+
+    Pure: it changes nothing, and calls the lookups only when it needs them (an
+    unchanged or rejected file costs no query); the run acts on the answer.
     """
-    opts = opts or Options()
-    root = None if opts.follow_symlinks else _root_of(source)
-    manifest.begin_scan()
-    todo_count = 0
+    was = prior.id if prior and prior.status in LIVE and prior.id else None
+    if o.article is None:  # it was good before: a broken edit removes it
+        return Decision("reject", o.kind, o.reason, drop=was)
+    a = o.article.article
+    if prior and prior.status == "indexed" and prior.file_hash == o.file_hash and prior.id == a.id:
+        return Decision("unchanged")  # touched, not changed (or only re-checked)
+    dup = _other_path(content_owner(a.content_hash), o.relpath)
+    if dup:
+        return Decision("reject", "duplicate", f"duplicate of {dup} (same title and text); not indexed twice", drop=was)
+    same_id = _other_path(id_owner(a.id), o.relpath)
+    if same_id:
+        return Decision("reject", "duplicate-id", f"same id {a.id!r} as {same_id}: rename one of the files", drop=was)
+    return Decision("index", drop=was if was != a.id else None)
 
-    def check(batch: list[tuple[str, str]]) -> None:
-        nonlocal todo_count
+
+class IndexRun:
+    """One indexing run, in steps that can be driven (and tested) one at a time:
+
+    - ``plan``: scan the folder against the manifest; what is unchanged, to process, gone.
+    - ``start``: the worker pool, then the engine's writer (in that order: the pool
+      forks its workers, and must do so before the writer holds threads and locks).
+    - ``process``: every planned file through the pool; ``admit`` turns each outcome
+      into a write, a rejection or nothing (``decide``), and batches go to ``write``.
+    - ``write``: a batch to the engine, write-ahead in the manifest, and the commit policy.
+    - ``finish``: deletions, publish (rebuild) or close, the report.
+
+    ``run`` drives them. Used as a context manager, the run always releases the
+    pool, the writer (aborting a rebuild that did not finish), the manifest and an
+    engine it opened itself.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: Path,
+        rebuild: bool = False,
+        opts: Options | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.opts = opts or Options()
+        self.source = Path(source)
+        if not self.source.exists():
+            raise FileNotFoundError(f"posts folder {self.source} does not exist")
+        self.rebuild = rebuild
+        self.progress = progress
+        self.t0 = time.perf_counter()
+        self.own_engine = engine is None
+        self.engine = engine or open_engine(settings)
+        self.report = RunReport(
+            command="reindex" if rebuild else "index",
+            source=str(self.source),
+            engine=self.engine.name,
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
+            dry_run=self.opts.dry_run,
+        )
+        self.live_manifest = manifest_path(settings.data_dir, self.engine.name, settings.index)
+        if rebuild:  # a manifest of its own, the live one until the new index is
+            self.mpath = manifest_path(settings.data_dir, self.engine.name, settings.index, suffix=f".rebuild-{os.getpid()}")
+            self.mpath.unlink(missing_ok=True)
+        else:
+            self.mpath = self.live_manifest
+        self.manifest = Manifest(self.mpath)
+        self.pool: Pool | None = None
+        self.writer: IndexWriter | None = None
+        self.live = False  # the run's writes are live (closed or published)
+        self.todo_count = 0
+        self.gone: list[Entry] = []
+        self.done = 0
+        # Written but not yet committed: only manifest entries (no article text), so
+        # a long commit interval costs little memory; and the ids and contents they
+        # claim, which the manifest will only know after the commit.
+        self.uncommitted: list[Entry] = []
+        self.pending_ids: dict[str, str] = {}
+        self.pending_content: dict[str, str] = {}
+        self.last_commit = time.monotonic()
+
+    def __enter__(self) -> IndexRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+        if self.own_engine:
+            self.engine.close()
+
+    # -- plan ------------------------------------------------------------------------
+
+    def plan(self, page: int = 500) -> int:
+        """Scan the folder against the manifest: count what is unchanged, note every
+        path seen and every file to process in the manifest's temporary tables, and
+        list the entries whose files are gone. Returns how many files to process.
+
+        Files are stat-ed and looked up a page at a time, so a million posts cost a
+        million rows on disk, not a million objects in memory.
+        """
+        physical = self.engine.physical_index()
+        if not self.rebuild and (physical is None or self.manifest.get_meta("physical") != physical):
+            # The manifest describes another index (or none): trust nothing in it.
+            if self.manifest.counts():
+                log.warning("manifest does not match index %s; re-checking every file", physical)
+            self.manifest.reset()
+        self.manifest.begin_scan()
+        root = None if self.opts.follow_symlinks else _root_of(self.source)
+        for items in _pages(scan(self.source), page):
+            self.report.read += len(items)
+            self._plan_page(items, root)
+        self.todo_count = self.manifest.todo_count()
+        self.gone = self.manifest.unseen() if self.opts.delete else []
+        log.info("scanned %s: %d post files", self.source, self.report.read)
+        log.info("%d files to process, %d unchanged, %d gone", self.todo_count, self.report.unchanged, len(self.gone))
+        if self.opts.dry_run:
+            self.report.would_delete = [e.path for e in self.gone]
+            self.report.indexed = self.todo_count
+        return self.todo_count
+
+    def _plan_page(self, items: list[tuple[str, str]], root: str | None) -> None:
         named = []
-        for path, rel in batch:
+        for path, rel in items:
             if _valid_name(rel):
                 named.append((path, rel))
             else:  # the manifest, the engines and the report all need text
                 shown_rel = os.fsencode(rel).decode("utf-8", "backslashreplace")
-                report.rejections.append(Rejection(shown_rel, "bad-name", "the file name is not valid UTF-8: rename the file"))
-        known = manifest.lookup([rel for _, rel in named])
+                self.report.rejections.append(
+                    Rejection(shown_rel, "bad-name", "the file name is not valid UTF-8: rename the file")
+                )
+        known = self.manifest.lookup([rel for _, rel in named])
         todo: list[tuple[str, str, int, int]] = []
         for path, rel in named:
             try:
-                st = os.lstat(path)  # as cheap as stat, and says which files are links
-                link = stat.S_ISLNK(st.st_mode)
-                if link:
-                    st = os.stat(path)
+                st, link = _stat(path)
             except OSError as exc:
-                report.rejections.append(Rejection(rel, "unreadable", f"cannot stat file: {exc.strerror or exc}"))
+                self.report.rejections.append(Rejection(rel, "unreadable", f"cannot stat file: {exc.strerror or exc}"))
                 continue
             e = known.get(rel)
-            if (
-                e
-                and not (link and root is not None and not is_inside(os.path.realpath(path), root))
-                and e.status != "pending"
-                and e.size == st.st_size
-                and e.mtime_ns == st.st_mtime_ns
-                and e.kind != "duplicate"
-                and not (e.status == "rejected" and e.kind in RECHECK_KINDS)
-            ):
-                report.unchanged += 1
-                if e.status == "rejected":
-                    report.rejections.append(Rejection(rel, e.kind or "rejected", e.reason or ""))
-                else:
-                    report.warnings.extend(FileWarning(rel, m) for m in _load_warnings(e.warnings))
-                continue
-            todo.append((path, rel, st.st_size, st.st_mtime_ns))
-        manifest.saw([rel for _, rel in named], todo)
-        todo_count += len(todo)
+            # An unchanged link to a file outside the folder is processed again unless
+            # --follow-symlinks: it may have been indexed by a run that allowed it.
+            if e and _current(e, st) and not (link and root is not None and not is_inside(os.path.realpath(path), root)):
+                self._keep(rel, e)
+            else:
+                todo.append((path, rel, st.st_size, st.st_mtime_ns))
+        self.manifest.saw([rel for _, rel in named], todo)
 
-    batch: list[tuple[str, str]] = []
-    for item in scan(source):
-        report.read += 1
-        batch.append(item)
-        if len(batch) >= page:
-            check(batch)
-            batch = []
-    if batch:
-        check(batch)
-    return todo_count
+    def _keep(self, rel: str, e: Entry) -> None:
+        """An unchanged file: reported as it was last time."""
+        self.report.unchanged += 1
+        if e.status == "rejected":
+            self.report.rejections.append(Rejection(rel, e.kind or "rejected", e.reason or ""))
+        else:
+            self.report.warnings.extend(FileWarning(rel, m) for m in _load_warnings(e.warnings))
+
+    # -- start -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker pool (if there is work) and then open the writer."""
+        load_user_dict(self.settings.user_dict)  # once, here: the spawner and its workers inherit it
+        if self.todo_count:  # before the writer exists: see the worker processes section
+            workers = max(1, min(self.opts.workers or os.cpu_count() or 1, self.todo_count))
+            chunk = max(1, min(64, self.todo_count // (workers * 8)))
+            user_dict = str(self.settings.user_dict) if self.settings.user_dict else None
+            o = self.opts
+            self.pool = Pool(workers, chunk, o.file_timeout, o.max_bytes, _root_of(self.source), o.follow_symlinks, user_dict)
+        self.writer = self.engine.writer(rebuild=self.rebuild)
+        if not self.rebuild:  # before any write: a crash must not make the next run distrust this manifest
+            self.manifest.set_meta("physical", self.engine.physical_index() or "")
+
+    # -- process ---------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Start, then process every planned file in the pool and write the results
+        in batches of ``batch_size``; the last write commits."""
+        self.start()
+        outcomes = self.pool.outcomes(self.manifest.iter_todo()) if self.pool is not None else iter(())
+        batch: list[FileOutcome] = []
+        for o in outcomes:
+            self.done += 1
+            if self.progress:
+                self.progress(self.done, self.todo_count)
+            item = self.admit(o)
+            if item is not None:
+                batch.append(item)
+                if len(batch) >= self.opts.batch_size:
+                    self.write(batch)
+                    batch = []
+        self.write(batch, final=True)
+
+    def admit(self, o: FileOutcome) -> FileOutcome | None:
+        """Act on ``decide``'s answer for one outcome: the outcome to write (a
+        rejected copy of it if it is a duplicate), or None if there is nothing to
+        write. Deletes the file's earlier article where the decision says so."""
+        prior = self.manifest.get(o.relpath)
+        d = decide(o, prior, self._content_owner, self._id_owner)
+        if d.action == "unchanged":
+            self.report.unchanged += 1
+            self.report.warnings.extend(FileWarning(o.relpath, m) for m in o.warnings)
+            self.manifest.record([_entry(o)])
+            return None
+        if d.drop:
+            self.writer.delete([d.drop])
+        if d.action == "reject":
+            if o.article is not None:
+                o = replace(o, article=None, kind=d.kind, reason=d.reason)
+            self.report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
+            return o
+        a = o.article.article
+        self.pending_ids[a.id] = o.relpath
+        self.pending_content[a.content_hash] = o.relpath
+        self.report.indexed += 1
+        self.report.warnings.extend(FileWarning(o.relpath, m) for m in o.warnings)
+        return o
+
+    def _content_owner(self, content_hash: str) -> str | None:
+        if content_hash in self.pending_content:
+            return self.pending_content[content_hash]
+        owner = self.manifest.owner_of_content(content_hash)
+        return owner[0] if owner else None
+
+    def _id_owner(self, doc_id: str) -> str | None:
+        return self.pending_ids.get(doc_id) or self.manifest.owner_of_id(doc_id)
+
+    # -- write -----------------------------------------------------------------------
+
+    def write(self, batch: list[FileOutcome], final: bool = False) -> None:
+        """Send a batch to the engine; commit when enough has piled up (or ``final``).
+
+        Commits are what make writes durable and visible, and they are not free (a
+        tantivy segment, an Elasticsearch refresh): one every ``commit_docs``
+        articles or ``commit_seconds`` seconds, not per batch. Crash safety does not
+        depend on it: every id is in the manifest as "pending" before it reaches
+        the engine, and only becomes "indexed" after the commit that holds it.
+        """
+        if batch:
+            self._send(batch)
+        if self.uncommitted and (final or self.commit_due()):
+            self.commit()
+
+    def _send(self, batch: list[FileOutcome]) -> None:
+        arts = [o.article for o in batch if o.article is not None]
+        # Write-ahead: the manifest learns which ids are about to land before the
+        # engine does, so a crash can never leave an id it does not know.
+        self.manifest.record(
+            Entry(o.relpath, o.size, o.mtime_ns, "", o.article.article.id, None, "pending", None, None)
+            for o in batch
+            if o.article
+        )
+        refused = dict(self.writer.upsert(arts)) if arts else {}
+        for o in batch:
+            if o.article is not None and o.article.article.id in refused:
+                o = replace(o, article=None, kind="engine", reason=refused[o.article.article.id])
+                self.report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
+                self.report.indexed -= 1
+            self.uncommitted.append(_entry(o))
+        if refused:
+            log.info("the engine refused %d of %d articles", len(refused), len(arts))
+
+    def commit_due(self) -> bool:
+        """The commit policy: ``commit_docs`` files written or ``commit_seconds`` gone by."""
+        return len(self.uncommitted) >= self.opts.commit_docs or time.monotonic() - self.last_commit >= self.opts.commit_seconds
+
+    def commit(self) -> None:
+        """Commit the engine, then tell the manifest: pending entries become final."""
+        self.writer.commit()
+        self.manifest.record(self.uncommitted)
+        log.info("committed %d files", len(self.uncommitted))
+        self.uncommitted.clear()
+        self.pending_ids.clear()
+        self.pending_content.clear()
+        self.last_commit = time.monotonic()
+
+    # -- finish ----------------------------------------------------------------------
+
+    def finish(self) -> RunReport:
+        """Delete what disappeared from the folder, make the writes live (publish a
+        rebuild, close the writer otherwise), release the pool and the manifest, and
+        save the report."""
+        if self.gone:
+            self.writer.delete(e.id for e in self.gone if e.id and e.status in LIVE)
+            self.writer.commit()
+            self.manifest.forget(e.path for e in self.gone)
+            self.report.deleted = sum(1 for e in self.gone if e.status in LIVE)
+        if self.rebuild:
+            self.writer.publish(keep_old=self.opts.keep_old)
+            log.info("rebuilt index is live: %s", self.engine.physical_index())
+        else:
+            self.writer.close()
+        self.writer = None
+        self.live = True
+        self.report.index = self.engine.physical_index()
+        self.manifest.set_meta("physical", self.report.index or "")
+        self.close()
+        self.report.rejected = len(self.report.rejections)
+        self.report.seconds = time.perf_counter() - self.t0
+        self.report.documents = self.engine.count()
+        save_report(self.settings, self.report)
+        return self.report
+
+    def close(self) -> None:
+        """Release what the run holds; safe to call twice. A writer still open means
+        the run did not finish: a rebuild is aborted, an update keeps what it
+        committed. A rebuilt manifest replaces the live one only once the new index
+        is live."""
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            if self.rebuild:
+                writer.abort()
+            else:
+                try:
+                    writer.close()  # what was committed stays; background settings are restored
+                except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+                    log.warning("could not close the writer cleanly: %s", exc)
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+        self.manifest.close()
+        if self.rebuild and self.mpath.exists():
+            if self.live:
+                replace_manifest(self.mpath, self.live_manifest)
+            else:
+                self.mpath.unlink(missing_ok=True)
 
 
 def run(
@@ -209,231 +491,54 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     engine: Engine | None = None,
 ) -> RunReport:
-    """Index ``source`` into the configured engine; see the module docstring."""
-    opts = opts or Options()
-    source = Path(source)
-    if not source.exists():
-        raise FileNotFoundError(f"posts folder {source} does not exist")
-    t0 = time.perf_counter()
-    own_engine = engine is None
-    engine = engine or open_engine(settings)
-    report = RunReport(
-        command="reindex" if rebuild else "index",
-        source=str(source),
-        engine=engine.name,
-        started=datetime.now(UTC).isoformat(timespec="seconds"),
-        dry_run=opts.dry_run,
+    """Index ``source`` into the configured engine; see the module docstring and ``IndexRun``."""
+    with IndexRun(settings, source, rebuild, opts, progress, engine) as job:
+        job.plan()
+        if not job.opts.dry_run:
+            job.process()
+            job.finish()
+    return job.report
+
+
+def _pages(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    page: list[tuple[str, str]] = []
+    for item in items:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _stat(path: str) -> tuple[os.stat_result, bool]:
+    """The file's stat (through a link) and whether ``path`` is a link; lstat is as
+    cheap as stat and says which files are links."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return os.stat(path), True
+    return st, False
+
+
+def _current(e: Entry, st: os.stat_result) -> bool:
+    """The manifest's entry still describes this file: nothing to process again."""
+    return (
+        e.status != "pending"
+        and e.size == st.st_size
+        and e.mtime_ns == st.st_mtime_ns
+        and e.kind != "duplicate"
+        and not (e.status == "rejected" and e.kind in RECHECK_KINDS)
     )
-    live_manifest = manifest_path(settings.data_dir, engine.name, settings.index)
-    if rebuild:
-        mpath = manifest_path(settings.data_dir, engine.name, settings.index, suffix=f".rebuild-{os.getpid()}")
-        if mpath.exists():
-            mpath.unlink()
-    else:
-        mpath = live_manifest
-    manifest = Manifest(mpath)
-    writer = None
-    pool: Pool | None = None
-    try:
-        physical = engine.physical_index()
-        if not rebuild and (physical is None or manifest.get_meta("physical") != physical):
-            # The manifest describes another index (or none): trust nothing in it.
-            if manifest.counts():
-                log.warning("manifest does not match index %s; re-checking every file", physical)
-            manifest.reset()
-
-        todo_count = _plan(manifest, source, report, opts)
-        gone = manifest.unseen() if opts.delete else []
-        log.info("scanned %s: %d post files", source, report.read)
-        log.info("%d files to process, %d unchanged, %d gone", todo_count, report.unchanged, len(gone))
-        if opts.dry_run:
-            report.would_delete = [e.path for e in gone]
-            report.indexed = todo_count
-            return report
-
-        load_user_dict(settings.user_dict)  # once, here: the spawner and its workers inherit it
-        if todo_count:  # before the writer exists: see the worker processes section
-            workers = max(1, min(opts.workers or os.cpu_count() or 1, todo_count))
-            chunk = max(1, min(64, todo_count // (workers * 8)))
-            user_dict = str(settings.user_dict) if settings.user_dict else None
-            pool = Pool(workers, chunk, opts.file_timeout, opts.max_bytes, _root_of(source), opts.follow_symlinks, user_dict)
-        writer = engine.writer(rebuild=rebuild)
-        if not rebuild:  # before any write: a crash must not make the next run distrust this manifest
-            manifest.set_meta("physical", engine.physical_index() or "")
-        batch: list[FileOutcome] = []
-        pending_ids: dict[str, str] = {}
-        pending_content: dict[str, str] = {}
-        done = 0
-
-        # Written but not yet committed: only manifest entries (no article text), so
-        # a long commit interval costs little memory.
-        uncommitted: list[Entry] = []
-        last_commit = time.monotonic()
-
-        def flush(final: bool = False) -> None:
-            """Send the batch to the engine; commit when enough has piled up.
-
-            Commits are what make writes durable and visible, and they are not
-            free (a tantivy segment, an Elasticsearch refresh): one every
-            ``commit_docs`` articles or ``commit_seconds`` seconds, not per batch.
-            Crash safety does not depend on it: every id is in the manifest as
-            "pending" before it reaches the engine, and only becomes "indexed"
-            after the commit that holds it.
-            """
-            nonlocal batch, last_commit
-            if batch:
-                arts = [o.article for o in batch if o.article is not None]
-                # Write-ahead: the manifest learns which ids are about to land before
-                # the engine does, so a crash can never leave an id it does not know.
-                manifest.record(
-                    Entry(o.relpath, o.size, o.mtime_ns, "", o.article.article.id, None, "pending", None, None)
-                    for o in batch
-                    if o.article
-                )
-                refused = dict(writer.upsert(arts)) if arts else {}
-                for o in batch:
-                    a = o.article
-                    if a is not None and a.article.id in refused:
-                        o.kind, o.reason, o.article = "engine", refused[a.article.id], None
-                        report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
-                        report.indexed -= 1
-                    if o.article is not None:
-                        art = o.article.article
-                        uncommitted.append(
-                            Entry(
-                                o.relpath,
-                                o.size,
-                                o.mtime_ns,
-                                o.file_hash,
-                                art.id,
-                                art.content_hash,
-                                "indexed",
-                                None,
-                                None,
-                                _dump_warnings(o.warnings),
-                            )
-                        )
-                    else:
-                        uncommitted.append(
-                            Entry(o.relpath, o.size, o.mtime_ns, o.file_hash, None, None, "rejected", o.kind, o.reason)
-                        )
-                if refused:
-                    log.info("the engine refused %d of %d articles", len(refused), len(arts))
-                batch = []
-            due = len(uncommitted) >= opts.commit_docs or time.monotonic() - last_commit >= opts.commit_seconds
-            if uncommitted and (final or due):
-                writer.commit()
-                manifest.record(uncommitted)
-                log.info("committed %d files", len(uncommitted))
-                uncommitted.clear()
-                pending_ids.clear()
-                pending_content.clear()
-                last_commit = time.monotonic()
-
-        outcomes = pool.outcomes(manifest.iter_todo()) if pool is not None else iter(())
-        for o in outcomes:
-            done += 1
-            if progress:
-                progress(done, todo_count)
-            prior = manifest.get(o.relpath)
-            if o.article is not None:
-                a = o.article.article
-                if prior and prior.status == "indexed" and prior.file_hash == o.file_hash and prior.id == a.id:
-                    report.unchanged += 1
-                    report.warnings.extend(FileWarning(o.relpath, m) for m in o.warnings)
-                    manifest.record(
-                        [
-                            Entry(
-                                o.relpath,
-                                o.size,
-                                o.mtime_ns,
-                                o.file_hash,
-                                a.id,
-                                a.content_hash,
-                                "indexed",
-                                None,
-                                None,
-                                _dump_warnings(o.warnings),
-                            )
-                        ]
-                    )
-                    continue
-                dup = pending_content.get(a.content_hash) or _other(manifest.owner_of_content(a.content_hash), o.relpath)
-                if dup:
-                    o.article, o.kind, o.reason = (
-                        None,
-                        "duplicate",
-                        f"duplicate of {dup} (same title and text); not indexed twice",
-                    )
-                else:
-                    same_id = pending_ids.get(a.id) or _other_path(manifest.owner_of_id(a.id), o.relpath)
-                    if same_id:
-                        o.article, o.kind, o.reason = (
-                            None,
-                            "duplicate-id",
-                            f"same id {a.id!r} as {same_id}: rename one of the files",
-                        )
-            if o.article is None:
-                report.rejections.append(Rejection(o.relpath, o.kind, o.reason))
-                if prior and prior.status in ("indexed", "pending") and prior.id:
-                    writer.delete([prior.id])  # it was good before; a broken edit removes it
-            else:
-                a = o.article.article
-                pending_ids[a.id] = o.relpath
-                pending_content[a.content_hash] = o.relpath
-                if prior and prior.status in ("indexed", "pending") and prior.id and prior.id != a.id:
-                    writer.delete([prior.id])
-                report.indexed += 1
-                report.warnings.extend(FileWarning(o.relpath, m) for m in o.warnings)
-            batch.append(o)
-            if len(batch) >= opts.batch_size:
-                flush()
-        flush(final=True)
-
-        if gone:
-            live = ("indexed", "pending")  # a pending id may have reached the engine before a crash
-            writer.delete(e.id for e in gone if e.id and e.status in live)
-            writer.commit()
-            manifest.forget(e.path for e in gone)
-            report.deleted = sum(1 for e in gone if e.status in live)
-
-        if rebuild:
-            writer.publish(keep_old=opts.keep_old)
-            log.info("rebuilt index is live: %s", engine.physical_index())
-        else:
-            writer.close()
-        writer = None
-        report.index = engine.physical_index()
-        manifest.set_meta("physical", report.index or "")
-    except BaseException:
-        if writer is not None and rebuild:
-            writer.abort()
-        elif writer is not None:
-            try:
-                writer.close()  # what was committed stays; background settings are restored
-            except Exception as exc:  # noqa: BLE001 - the original error is the one to report
-                log.warning("could not close the writer cleanly: %s", exc)
-        raise
-    finally:
-        if pool is not None:
-            pool.close()
-        manifest.close()
-        if rebuild and writer is None and mpath.exists() and not opts.dry_run:
-            replace_manifest(mpath, live_manifest)
-        elif rebuild and mpath.exists():
-            mpath.unlink(missing_ok=True)
-
-    report.rejected = len(report.rejections)
-    report.seconds = time.perf_counter() - t0
-    report.documents = engine.count()
-    save_report(settings, report)
-    if own_engine:
-        engine.close()
-    return report
 
 
-def _other(owner: tuple[str, str] | None, relpath: str) -> str | None:
-    return owner[0] if owner and owner[0] != relpath else None
+def _entry(o: FileOutcome) -> Entry:
+    """The manifest entry of a written outcome, as it stands once committed."""
+    if o.article is None:
+        return Entry(o.relpath, o.size, o.mtime_ns, o.file_hash, None, None, "rejected", o.kind, o.reason)
+    art = o.article.article
+    return Entry(
+        o.relpath, o.size, o.mtime_ns, o.file_hash, art.id, art.content_hash, "indexed", None, None, _dump_warnings(o.warnings)
+    )
 
 
 def _other_path(owner: str | None, relpath: str) -> str | None:
