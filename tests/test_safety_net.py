@@ -10,7 +10,7 @@ expected answers come from the posts as written below.
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -83,6 +83,8 @@ POSTS = [
     ("sn-dec-1", "十二月第一天", "2020-12-01 00:00:00 +0800", date(2020, 12, 1), "news", "月初", "冬天到了，气温下降。"),
     ("sn-dec-31", "十二月的最后一天", "2020-12-31 21:00:00 +0800", date(2020, 12, 31), "news", "月末", "一年就要结束了。"),
     ("sn-leap-2024", "又一个闰日", "2024-02-29 09:00:00 +0800", date(2024, 2, 29), "news", "月末", "四年才有一次的日子。"),
+    # Written in Tokyo's offset: the article page shows it in +09:00.
+    ("sn-tokyo", "东京时间上午的消息", "2021-06-01 10:00:00 +0900", date(2021, 6, 1), "news", "早间", "发布于东京时间上午十点。"),
     # Words for the relaxations and the suggestions: 春运, 返程, 高铁.
     (
         "sn-chunyun-fancheng",
@@ -418,3 +420,17 @@ def test_page_zero_is_a_request_error_from_the_parser(raw):
         SearchRequest.from_args({"page": raw})
     assert caught.value.param == "page"
     assert SearchRequest.from_args({"page": "01"}).page == 1
+
+
+# -- 7. an article is shown in its own offset (a survivor of scripts/mutation.sh) -------
+# Kills: searchcore/search.py Searcher.article ``doc.get("offset", 480)`` ->
+# ``doc.get(None, 480)`` (every article shown in +08:00).
+
+
+def test_article_and_hit_dates_keep_the_posts_own_offset(searcher):
+    doc = searcher.article("sn-tokyo")
+    assert doc["local_date"].utcoffset() == timedelta(hours=9)
+    assert (doc["local_date"].hour, doc["local_date"].minute) == (10, 0)
+    hit = next(h for h in searcher.search(SearchRequest(q="东京时间")).hits if h.id == "sn-tokyo")
+    assert hit.date.utcoffset() == timedelta(hours=9) and hit.date.hour == 10
+    assert searcher.article("sn-guozhai")["local_date"].utcoffset() == timedelta(hours=8)
