@@ -399,6 +399,8 @@ def test_suggestions_for_two_words_need_both(searcher):
     # The words in the other order, or typed with extra spaces, are the same request.
     assert set(searcher.suggest("高铁 春运")) == set(got)
     assert set(searcher.suggest("  春运   高铁 ")) == set(got)
+    # Nothing searchable typed (punctuation alone): no suggestions at all.
+    assert searcher.suggest("！？") == [] and searcher.suggest("   ") == []
 
 
 def test_api_suggest_for_two_words_answers_as_the_searcher(client, searcher):
@@ -419,6 +421,7 @@ def test_page_zero_is_a_request_error_from_the_parser(raw):
     with pytest.raises(RequestError) as caught:
         SearchRequest.from_args({"page": raw})
     assert caught.value.param == "page"
+    assert "页码" in str(caught.value)  # the message is what the reader is shown
     assert SearchRequest.from_args({"page": "01"}).page == 1
 
 
