@@ -436,7 +436,7 @@ def rmtree(path: Path) -> None:
 
 
 def process_star(a: tuple):
-    """What ``indexer.pipeline._process_many`` does per file: the full FileOutcome comes back."""
+    """What a worker of ``indexer.pool`` does per file: the full FileOutcome comes back."""
     from searchcore.indexing import process_file
 
     return process_file(*a)

@@ -218,7 +218,8 @@ def profile_run(engine: str, workers: int, corpus: Path, work: Path, url: str | 
 def payload(corpus: Path, sample: int) -> dict[str, Any]:
     """What one FileOutcome costs to ship from a worker to the main process."""
     from indexer.pipeline import scan
-    from searchcore.indexing import init_worker, process_file
+    from indexer.pool import init_worker
+    from searchcore.indexing import process_file
 
     init_worker(None)
     outs = []

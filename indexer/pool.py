@@ -21,8 +21,10 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
-from searchcore.indexing import FileOutcome, init_worker, process_file
+from searchcore.analysis import load_user_dict
+from searchcore.indexing import FileOutcome, process_file
 
 from .screen import shown
 
@@ -540,3 +542,27 @@ def _worker_main(
         code = 0
     finally:
         os._exit(code)
+
+
+def init_worker(user_dict: str | None, parent: int | None = None) -> None:
+    """Worker start-up: die with the process that started it (a SIGKILLed run leaves
+    no orphans), and load the operator's dictionary once.
+
+    ``parent`` is the pid the worker expects as its parent: if that process is
+    already gone when the death signal is armed, nobody would ever send it, so the
+    worker exits at once instead of living on as an orphan.
+    """
+    _die_with_parent()
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
+    load_user_dict(Path(user_dict) if user_dict else None)
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: orphans exit when their connection closes
+        pass

@@ -7,11 +7,9 @@ it always does: a hostile file must be processed where it can be interrupted).
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from .analysis import char_stream, load_user_dict, normalize, pair_stream, word_stream
+from .analysis import char_stream, normalize, pair_stream, word_stream
 from .files import read_post
 from .model import Article, IndexedArticle, shanghai_day
 from .posts import DEFAULT_MAX_BYTES, Rejected
@@ -72,28 +70,3 @@ def process_file(
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
         out.kind, out.reason = "error", f"unexpected {type(exc).__name__}: {exc}"
     return out
-
-
-def init_worker(user_dict: str | None, parent: int | None = None) -> None:
-    """Worker start-up: die with the process that started it (a SIGKILLed run leaves
-    no orphans), and load the operator's dictionary once.
-
-    ``parent`` is the pid the worker expects as its parent: if that process is
-    already gone when the death signal is armed, nobody would ever send it, so the
-    worker exits at once instead of living on as an orphan.
-    """
-    _die_with_parent()
-    if parent is not None and os.getppid() != parent:
-        os._exit(0)
-    load_user_dict(Path(user_dict) if user_dict else None)
-
-
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: orphans exit when their connection closes
-        pass
