@@ -315,3 +315,40 @@ def test_sliced_search_breaks_ties_as_the_whole_index_does(tmp_path):
     assert sliced.sliced == 3
     whole.close()
     sliced.close()
+
+
+def test_no_engine_module_imports_another():
+    # Shared helpers live in engines/base.py and engines/common.py; an engine
+    # module never reaches into another engine's module (issue 12).
+    import ast
+    from pathlib import Path
+
+    import searchcore.engines as pkg
+
+    folder = Path(pkg.__file__).parent
+    engines = {p.stem for p in folder.glob("*_engine.py")}
+    assert engines >= {"tantivy_engine", "elasticsearch_engine"}
+    for stem in sorted(engines):
+        tree = ast.parse((folder / f"{stem}.py").read_text(encoding="utf-8"))
+        imported: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.rsplit(".", 1)[-1] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").rsplit(".", 1)[-1])
+                if node.module in (None, "searchcore.engines") or (node.level == 1 and not node.module):
+                    imported |= {a.name for a in node.names}
+        assert not (imported & (engines - {stem})), f"{stem} imports {sorted(imported & engines)}"
+
+
+def test_shared_engine_helpers():
+    from datetime import UTC, datetime
+
+    from searchcore.engines.common import freshness, is_current_schema, outdated, physical_name
+
+    assert physical_name("news", datetime(2024, 3, 14, 1, 2, 3, 4, tzinfo=UTC)) == "news-20240314010203000004"
+    assert physical_name("news").startswith("news-")
+    assert is_current_schema({"body_pairs": {}}) and not is_current_schema({"body_words"})
+    assert outdated("news-1") == "the index news-1 was built by an older version; run `indexer reindex PATH` to rebuild it"
+    assert freshness(datetime(2000, 1, 1, tzinfo=UTC)) == 0.0
+    assert freshness(datetime(2050, 1, 1, tzinfo=UTC)) == 1.0

@@ -37,7 +37,7 @@ from .base import (
     date_parts,
     stored_values,
 )
-from .tantivy_engine import freshness
+from .common import freshness, is_current_schema, outdated, physical_name
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class ElasticsearchEngine:
     def writer(self, rebuild: bool = False) -> ElasticsearchWriter:
         current = self.physical_index()
         if rebuild or current is None:
-            name = f"{self.alias}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+            name = physical_name(self.alias)
             self._create(name, loading=rebuild and current is not None)
             if current is None:
                 self._call(
@@ -269,8 +269,8 @@ class ElasticsearchEngine:
             return ElasticsearchWriter(self, name, rebuild=True)
         mapping = self._call(self.es.indices.get_mapping, index=current)
         props = next(iter(mapping.values()), {}).get("mappings", {}).get("properties", {})
-        if "body_pairs" not in props:
-            raise EngineError(f"the index {current} was built by an older version; run `indexer reindex PATH` to rebuild it")
+        if not is_current_schema(props):
+            raise EngineError(outdated(current))
         return ElasticsearchWriter(self, current, rebuild=False)
 
     def to_source(self, ia: IndexedArticle) -> dict[str, Any]:
@@ -323,7 +323,7 @@ class ElasticsearchEngine:
         query: dict = {"bool": body}
         if q.recency_weight > 0 and q.terms and q.sort == "relevance":
             # score * ln(2 + w * freshness): tantivy's weight_by_field is
-            # score * log2(2 + stored), the same ranking (see tantivy_engine.freshness).
+            # score * log2(2 + stored), the same ranking (see common.freshness).
             query = {
                 "function_score": {
                     "query": query,

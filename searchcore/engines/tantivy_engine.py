@@ -40,13 +40,11 @@ from .base import (
     date_parts,
     stored_values,
 )
+from .common import freshness, is_current_schema, outdated, physical_name
 
 _BYTES_FIELDS = ("title", "body_html", "body_text", "source_url", "path", "content_hash")
 _LIST_FIELDS = {"categories": "category", "tags": "tag"}
 TOKENIZER = "newsearch_ws"
-# A field every index of the current schema has: an index built by an older
-# version lacks it and must be rebuilt (field ids are positional in tantivy).
-SCHEMA_MARKER = "body_pairs"
 # The defaults of SlicePolicy. A search is cut into date slices searched on
 # parallel threads when its posting lists reach this many document visits (a
 # phrase of pairs counts four per document: reading positions costs that much
@@ -81,18 +79,6 @@ def build_schema() -> tantivy.Schema:
     sb.add_integer_field("offset", stored=True, indexed=False, fast=False)
     sb.add_float_field("fresh", stored=False, indexed=False, fast=True)
     return sb.build()
-
-
-def freshness(dt: datetime) -> float:
-    """A static, monotonic recency signal in [0, 1]: 0 in 2000, 1 in 2040.
-
-    tantivy's ``weight_by_field`` multiplies a score by log2(2 + stored value) and
-    cannot scale it at query time, so tantivy stores ``SEARCH_RECENCY_WEIGHT *
-    freshness`` at index time (change the weight, then reindex); Elasticsearch
-    applies the same curve at query time. Weight 0 means no recency boost.
-    """
-    years = (dt.timestamp() - 946684800) / (365.25 * 86400)
-    return min(1.0, max(0.0, years / 40.0))
 
 
 @functools.cache
@@ -366,8 +352,8 @@ class TantivyEngine:
                     folder = self.root / name
                     if not tantivy.Index.exists(str(folder)):
                         raise IndexMissing(f"CURRENT names {name}, which is not an index; run `indexer reindex PATH`")
-                    if SCHEMA_MARKER not in _field_names(folder):
-                        raise IndexMissing(f"the index {name} was built by an older version; run `indexer reindex PATH`")
+                    if not is_current_schema(_field_names(folder)):
+                        raise IndexMissing(outdated(name, rebuild_hint=False))
                     self._index = _register(tantivy.Index.open(str(folder)))
                     self._index_name = name
                 else:
@@ -396,7 +382,7 @@ class TantivyEngine:
         self.root.mkdir(parents=True, exist_ok=True)
         current = self.physical_index()
         if rebuild or current is None:
-            name = f"{self.settings.index}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+            name = physical_name(self.settings.index)
             folder = self.root / name
             folder.mkdir(parents=True)
             w = TantivyWriter(self, folder, rebuild=True)
@@ -406,8 +392,8 @@ class TantivyEngine:
                 w.rebuild = False
                 self.set_current(name)
             return w
-        if SCHEMA_MARKER not in _field_names(self.root / current):
-            raise EngineError(f"the index {current} was built by an older version; run `indexer reindex PATH` to rebuild it")
+        if not is_current_schema(_field_names(self.root / current)):
+            raise EngineError(outdated(current))
         return TantivyWriter(self, self.root / current, rebuild=False)
 
     def to_document(self, ia: IndexedArticle) -> tantivy.Document:
