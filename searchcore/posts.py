@@ -17,12 +17,12 @@ import yaml
 from markdown_it import MarkdownIt
 
 from .htmlparts import split
-from .model import Article
+from .model import DEFAULT_OFFSET_MINUTES, Article
 from .sanitize import UnsafeHTML, html_to_text, sanitize_html
 
 POST_SUFFIXES = (".md", ".markdown", ".html", ".htm")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_OFFSET = timezone(timedelta(hours=8))  # a Jekyll site's time zone for Chinese news
+DEFAULT_OFFSET = timezone(timedelta(minutes=DEFAULT_OFFSET_MINUTES))  # a Jekyll site's time zone for Chinese news
 
 try:  # the C loader is 5-10x faster where libyaml is present
     _Loader: Any = yaml.CBaseLoader
@@ -109,7 +109,7 @@ def _file_name_date(stem: str) -> tuple[datetime, int] | str | None:
         local = datetime(y, mo, d, tzinfo=DEFAULT_OFFSET)
     except ValueError:
         return f"the file name's date {y:04d}-{mo:02d}-{d:02d} is not a calendar date"
-    return local.astimezone(UTC), 480
+    return local.astimezone(UTC), DEFAULT_OFFSET_MINUTES
 
 
 MAX_LIST_ITEMS = 50  # categories or tags kept per post

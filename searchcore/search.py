@@ -30,7 +30,7 @@ from .config import Settings
 from .engines.base import Engine, EngineQuery, FacetSpec
 from .highlight import build_matcher, mark
 from .highlight import snippet as make_snippet
-from .model import SHANGHAI
+from .model import DEFAULT_OFFSET_MINUTES, SHANGHAI
 
 if TYPE_CHECKING:
     from markupsafe import Markup
@@ -416,7 +416,7 @@ class Searcher:
             id=doc["id"],
             title=doc["title"],
             title_html=mark(doc["title"], matcher),
-            date=local_time(doc["date"], doc.get("offset", 480)),
+            date=local_time(doc["date"], doc.get("offset", DEFAULT_OFFSET_MINUTES)),
             categories=doc["categories"],
             tags=doc["tags"],
             # no snippet asked for: an empty one, escaped Markup like any other
@@ -491,7 +491,7 @@ class Searcher:
     def article(self, doc_id: str) -> dict[str, Any] | None:
         doc = self.engine.get(doc_id)
         if doc is not None:
-            doc["local_date"] = local_time(doc["date"], doc.get("offset", 480))
+            doc["local_date"] = local_time(doc["date"], doc.get("offset", DEFAULT_OFFSET_MINUTES))
         return doc
 
     def related(self, doc: dict[str, Any], limit: int = 5) -> list[Hit]:

@@ -224,3 +224,13 @@ def test_a_huge_body_is_kept_shown_and_searched_up_to_one_bound():
     (said,) = a.warnings
     assert said.startswith("body of 1,") and f"kept the first {len(a.body_html):,};" in said
     assert parse_post(post("title: 短文\ndate: 2021-01-01", paragraph * 3), "2021-01-01-short.md").warnings == ()
+
+
+def test_the_default_offset_is_named_once():
+    from datetime import timedelta
+
+    from searchcore.model import DEFAULT_OFFSET_MINUTES, SHANGHAI
+    from searchcore.posts import DEFAULT_OFFSET
+
+    assert DEFAULT_OFFSET_MINUTES == 480
+    assert SHANGHAI.utcoffset(None) == DEFAULT_OFFSET.utcoffset(None) == timedelta(minutes=DEFAULT_OFFSET_MINUTES)

@@ -26,7 +26,7 @@ from elasticsearch.helpers import streaming_bulk
 from ..analysis import Term
 from ..config import Settings
 from ..highlight import WINDOW_CHARS
-from ..model import IndexedArticle
+from ..model import DEFAULT_OFFSET_MINUTES, IndexedArticle
 from .base import (
     EngineError,
     EngineHit,
@@ -458,7 +458,7 @@ class ElasticsearchEngine:
         out["categories"] = list(src.get("categories") or [])
         out["tags"] = list(src.get("tags") or [])
         out["date"] = datetime.fromisoformat(src["date"].replace("Z", "+00:00"))
-        out["offset"] = src.get("offset", 480)
+        out["offset"] = src.get("offset", DEFAULT_OFFSET_MINUTES)
         return out
 
     def get(self, doc_id: str) -> dict[str, Any] | None:

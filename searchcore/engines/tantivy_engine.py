@@ -28,7 +28,7 @@ from ..analysis import Term
 from ..cache import GenerationCache
 from ..config import Settings
 from ..highlight import WINDOW_CHARS
-from ..model import IndexedArticle
+from ..model import DEFAULT_OFFSET_MINUTES, IndexedArticle
 from .base import (
     EngineError,
     EngineHit,
@@ -438,7 +438,7 @@ class TantivyEngine:
         out["tags"] = list(d.get("tag", []))
         date = d["date"][0]
         out["date"] = date if date.tzinfo else date.replace(tzinfo=UTC)
-        out["offset"] = d.get("offset", [480])[0]
+        out["offset"] = d.get("offset", [DEFAULT_OFFSET_MINUTES])[0]
         return out
 
     # -- queries --------------------------------------------------------------
