@@ -66,7 +66,12 @@ class Settings:
     facet_cache: int = 2048  # facet-count sets kept per process; 0 turns the cache off
     # threads one tantivy search may use (slices of a large query, facet counts); 1 = none
     search_threads: int = field(default_factory=_default_threads)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Elasticsearch index settings (no environment variable; set them in code or tests).
+    # Replicas of a live index: a rebuild loads with 0 and restores this number after.
+    elasticsearch_replicas: int = 0
+    # The index's max_result_window: from+size beyond it walks with search_after
+    # (deep pages stay cheap for the node).
+    elasticsearch_max_result_window: int = 10000
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -220,7 +220,7 @@ def test_deep_pages_match_shallow_pages(settings, tmp_path):
     folder = tmp_path / "posts"
     write_corpus(folder, 90, seed=26)
     run(settings, folder)
-    narrow = settings.with_(extra={"max_result_window": 25}, page_size=10)
+    narrow = settings.with_(elasticsearch_max_result_window=25, page_size=10)
     wide = open_engine(settings.with_(page_size=10))
     deep = open_engine(narrow)
     for page in (1, 3, 5, 9):
@@ -417,3 +417,11 @@ def test_rejections_that_depend_on_the_options_are_looked_at_again(settings, tmp
     engine = open_engine(settings)
     assert engine.count() == 11
     engine.close()
+
+
+def test_elasticsearch_index_settings_are_typed_fields():
+    from searchcore.config import Settings, load_settings
+
+    s = load_settings({})
+    assert (s.elasticsearch_replicas, s.elasticsearch_max_result_window) == (0, 10000)
+    assert not hasattr(Settings(), "extra")  # no untyped side channel (issue 12)

@@ -192,9 +192,9 @@ class ElasticsearchEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.alias = settings.index
-        self.replicas = int(settings.extra.get("replicas", 0))
+        self.replicas = settings.elasticsearch_replicas
         # from+size beyond this walks with search_after (deep pages stay cheap for ES)
-        self.window = int(settings.extra.get("max_result_window", 10000))
+        self.window = settings.elasticsearch_max_result_window
         kwargs: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
         if settings.elasticsearch_api_key:
             kwargs["api_key"] = settings.elasticsearch_api_key
