@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 # The newsroom's UTC offset in minutes (+08:00): the offset of a post that names
@@ -54,7 +54,6 @@ class IndexedArticle:
     title_pairs: str = ""
     body_pairs: str = ""
     day: int = 0  # Asia/Shanghai calendar day as YYYYMMDD, for the date facet
-    extra: dict = field(default_factory=dict)
 
 
 def shanghai_day(dt: datetime) -> int:
