@@ -45,17 +45,6 @@ from typing import Any
 
 import yaml
 
-__all__ = [
-    "ACCEPTED_KINDS",
-    "CATEGORIES",
-    "REJECTED_KINDS",
-    "SHARD_THRESHOLD",
-    "SyntheticPost",
-    "main",
-    "make_posts",
-    "write_corpus",
-]
-
 CST = timezone(timedelta(hours=8))
 
 #: Above this many posts, :func:`write_corpus` shards files into ``YYYY/`` subfolders.
