@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def todo_list(path: Path) -> list[tuple[str, str, int, int, int]]:
     """Arguments for process_file, built as indexer.pipeline.run builds them."""
     from indexer.pipeline import scan
-    from searchcore.posts import DEFAULT_MAX_BYTES
+    from searchcore.files import DEFAULT_MAX_BYTES
 
     out = []
     for p, rel in scan(path):

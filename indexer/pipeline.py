@@ -25,9 +25,9 @@ from searchcore.analysis import load_user_dict
 from searchcore.config import Settings
 from searchcore.engines import Engine, open_engine
 from searchcore.engines.base import IndexWriter
-from searchcore.files import is_inside
+from searchcore.files import DEFAULT_MAX_BYTES, is_inside
 from searchcore.indexing import FileOutcome
-from searchcore.posts import DEFAULT_MAX_BYTES, POST_SUFFIXES
+from searchcore.posts import POST_SUFFIXES
 
 from .manifest import Entry, Manifest, manifest_path, replace_manifest
 from .pool import Pool

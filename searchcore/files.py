@@ -18,7 +18,7 @@ import os
 import stat
 
 from .model import Article
-from .posts import DEFAULT_MAX_BYTES, Rejected, parse_post
+from .posts import Rejected, parse_post
 
 _KINDS = {
     stat.S_IFIFO: "a named pipe",
@@ -32,6 +32,9 @@ _KINDS = {
 # O_NOCTTY: a terminal device must never become the worker's controlling terminal.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _READ_STEP = 1 << 20
+# The largest post file read (--max-bytes): far above any real post, and a bound on
+# what one file can cost a worker's memory.
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
 
 def kind_of(mode: int) -> str:

@@ -10,9 +10,9 @@ import hashlib
 from dataclasses import dataclass
 
 from .analysis import char_stream, normalize, pair_stream, word_stream
-from .files import read_post
+from .files import DEFAULT_MAX_BYTES, read_post
 from .model import Article, IndexedArticle, shanghai_day
-from .posts import DEFAULT_MAX_BYTES, Rejected
+from .posts import Rejected
 
 
 @dataclass

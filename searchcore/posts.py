@@ -21,7 +21,6 @@ from .model import DEFAULT_OFFSET_MINUTES, Article
 from .sanitize import UnsafeHTML, html_to_text, sanitize_html
 
 POST_SUFFIXES = (".md", ".markdown", ".html", ".htm")
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_OFFSET = timezone(timedelta(minutes=DEFAULT_OFFSET_MINUTES))  # a Jekyll site's time zone for Chinese news
 
 try:  # the C loader is 5-10x faster where libyaml is present
