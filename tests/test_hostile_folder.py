@@ -55,6 +55,16 @@ def legal_big_post(path: Path, size: int) -> Path:
     return path
 
 
+def link_outside(folder: Path, elsewhere: Path) -> Path:
+    """A post outside the posts folder (in ``elsewhere``) and a link to it inside,
+    named 2021-03-16-outside.md; returns the outside file."""
+    elsewhere.mkdir()
+    secret = elsewhere / "2021-01-01-secret.md"
+    secret.write_text(post("机密文件", "<p>绝密内容在此</p>", "2021-01-01"), encoding="utf-8")
+    (folder / "2021-03-16-outside.md").symlink_to(secret)
+    return secret
+
+
 def small_corpus(folder: Path, n: int = 5, seed: int = 1) -> int:
     return write_corpus(folder, n, seed=seed)["expected_ok"]
 
@@ -132,10 +142,7 @@ def test_repro_a_link_to_dev_zero_is_not_read_even_under_a_memory_cap(tantivy, t
 def test_repro_a_link_to_a_file_outside_the_folder_is_not_indexed(tantivy, tmp_path):
     folder = tmp_path / "posts"
     good = small_corpus(folder)
-    secret = tmp_path / "elsewhere" / "2021-01-01-secret.md"
-    secret.parent.mkdir()
-    secret.write_text(post("机密文件", "<p>绝密内容在此</p>", "2021-01-01"), encoding="utf-8")
-    (folder / "2021-03-16-outside.md").symlink_to(secret)
+    secret = link_outside(folder, tmp_path / "elsewhere")
     report = run(tantivy, folder)
     [r] = report.rejections
     assert (r.path, r.kind) == ("2021-03-16-outside.md", "symlink-outside")
@@ -205,13 +212,9 @@ def hostile_folder(base: Path, big: int = 9 * MB) -> Path:
     folder = base / "posts"
     assert write_corpus(folder, GOOD_POSTS, seed=41)["expected_ok"] == GOOD_POSTS
     elsewhere = base / "elsewhere"
-    elsewhere.mkdir()
-    secret = elsewhere / "2021-01-01-secret.md"
-    secret.write_text(post("机密文件", "<p>绝密内容在此</p>", "2021-01-01"), encoding="utf-8")
-
+    link_outside(folder, elsewhere)
     os.mkfifo(folder / "2021-03-13-fifo.md")
     (folder / "2021-03-14-zero.md").symlink_to("/dev/zero")
-    (folder / "2021-03-16-outside.md").symlink_to(secret)
     (folder / "linked-folder").symlink_to(elsewhere, target_is_directory=True)  # never followed
     (folder / "2021-03-15-wide.html").write_text(post("宽", "<p><b>x</b></p>" * 300_000), encoding="utf-8")
     legal_big_post(folder / "2021-06-01-big.md", big)
@@ -303,10 +306,7 @@ def test_hostile_folder_beside_good_posts(settings, tmp_path):
 def test_follow_symlinks_reads_the_outside_file_and_a_run_without_it_drops_it(tantivy, tmp_path):
     folder = tmp_path / "posts"
     good = small_corpus(folder)
-    secret = tmp_path / "elsewhere" / "2021-01-01-secret.md"
-    secret.parent.mkdir()
-    secret.write_text(post("机密文件", "<p>绝密内容在此</p>", "2021-01-01"), encoding="utf-8")
-    (folder / "2021-03-16-outside.md").symlink_to(secret)
+    link_outside(folder, tmp_path / "elsewhere")
     (folder / "2021-03-14-zero.md").symlink_to("/dev/zero")
     report = run(tantivy, folder, opts=Options(follow_symlinks=True))
     assert [(r.path, r.kind) for r in report.rejections] == [("2021-03-14-zero.md", "not-a-file")]  # devices never
