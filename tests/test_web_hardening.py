@@ -77,6 +77,17 @@ def old_image_post():
     return index_article(_article(OLD_IMG_ID, "旧索引图片测试", html, "旧索引里的图片说明文字。", 2))
 
 
+def add_big_posts(engine) -> None:
+    """Write the 9 MB post and the old <img> post straight to an engine's index (as an
+    older indexer stored them: no body bound, images as <img>), then commit."""
+    writer = engine.writer()
+    try:
+        assert writer.upsert([big_post(), old_image_post()]) == []
+        writer.commit()
+    finally:
+        writer.close()
+
+
 @pytest.fixture(scope="module", params=ENGINE_NAMES)
 def big(request, tmp_path_factory):
     """(app, engine) over the fixture posts plus the 9 MB post and an old <img> post."""
@@ -88,12 +99,7 @@ def big(request, tmp_path_factory):
     s = make_settings(request.param, tmp_path_factory.mktemp("big") / "data")
     assert run(s, POSTS).indexed >= 9
     engine = open_engine(s)
-    writer = engine.writer()
-    try:
-        assert writer.upsert([big_post(), old_image_post()]) == []
-        writer.commit()
-    finally:
-        writer.close()
+    add_big_posts(engine)
     overrides = {"engine": s.engine, "data_dir": s.data_dir, "index": s.index, "recency_weight": 0.0}
     if s.engine == "elasticsearch":
         overrides["elasticsearch_url"] = s.elasticsearch_url

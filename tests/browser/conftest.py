@@ -193,17 +193,14 @@ def served_long(tmp_path_factory) -> Iterator[Served]:
     from searchapp import create_app
     from searchcore.engines import open_engine
     from tests.conftest import POSTS
-    from tests.test_web_hardening import big_post, old_image_post
+    from tests.test_web_hardening import add_big_posts
 
     settings = make_settings("tantivy", tmp_path_factory.mktemp("browser-long") / "data", index="news")
     run(settings, POSTS)
     engine = open_engine(settings)
-    writer = engine.writer()
     try:
-        assert writer.upsert([big_post(), old_image_post()]) == []
-        writer.commit()
+        add_big_posts(engine)
     finally:
-        writer.close()
         engine.close()
     app = create_app({"SETTINGS_OVERRIDES": {"engine": "tantivy", "data_dir": settings.data_dir, "index": "news"}})
     with serving(app) as state:
