@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, make_response, render_
 from markupsafe import Markup
 
 from searchcore.engines import IndexMissing
-from searchcore.search import SORTS, Facet, RequestError, SearchRequest, SearchResult, parse_positive_int
+from searchcore.search import FACET_BY_NAME, FACETS, SORTS, Facet, RequestError, SearchRequest, SearchResult, parse_positive_int
 
 from .caching import HTMX_VARY
 from .errors import error_response
@@ -30,7 +30,7 @@ def _empty_result(req: SearchRequest) -> SearchResult:
         request=req,
         total=0,
         hits=[],
-        facets={name: Facet(name, []) for name in ("category", "tag", "date")},
+        facets={name: Facet(name, []) for name in (*FACET_BY_NAME, "date")},
         date_level="year",
         date_trail=[],
         page_size=current_app.config["SETTINGS"].page_size,
@@ -93,8 +93,8 @@ def result_json(found: SearchResult) -> dict[str, Any]:
     result = present(found)
     req = result.request
     facets: dict[str, list[dict[str, Any]]] = {}
-    for name in ("category", "tag"):
-        facets[name] = [{"value": v.value, "count": v.count, "selected": v.selected} for v in result.facets[name].values]
+    for f in FACETS:
+        facets[f.name] = [{"value": v.value, "count": v.count, "selected": v.selected} for v in result.facets[f.name].values]
     facets["date"] = [
         {
             "value": v.value,
