@@ -115,7 +115,7 @@ def pick_queries(engine, settings, n_words: int, seed: int) -> list[dict[str, An
     from searchcore.search import Searcher, SearchRequest
 
     sample = engine.search(EngineQuery(limit=2000, sort="newest"))
-    titles = [h.doc["title"] for h in sample.hits]
+    titles = [h.doc.title for h in sample.hits]
     df: Counter[str] = Counter()
     per_title: list[list[str]] = []
     for t in titles:

@@ -237,13 +237,21 @@ def status(ctx) -> None:
     ctx.exit(0 if info["healthy"] else EXIT_FAILED)
 
 
+def _facet_options(fn):
+    """One repeatable option per terms facet (--category, --tag, ...), as a reader filters."""
+    from searchcore.facets import TERMS_FACETS
+
+    for f in reversed(TERMS_FACETS):
+        fn = click.option(f"--{f.name}", multiple=True, help=f"Filter by {f.name} as a reader would (repeatable).")(fn)
+    return fn
+
+
 @main.command()
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(1, 50), default=5, show_default=True, help="How many top hits to explain.")
-@click.option("--category", multiple=True, help="Filter as a reader would (repeatable).")
-@click.option("--tag", multiple=True, help="Filter as a reader would (repeatable).")
+@_facet_options
 @click.pass_context
-def explain(ctx, query, limit, category, tag) -> None:
+def explain(ctx, query, limit, **selected) -> None:
     """Why the top hits for QUERY rank where they do (operators only; never shown to readers).
 
     Prints each hit's score and the engine's own explanation: which fields and
@@ -254,7 +262,7 @@ def explain(ctx, query, limit, category, tag) -> None:
 
     settings = _settings(ctx).with_(page_size=limit)
     try:
-        req = SearchRequest.from_args({"q": query, "category": list(category), "tag": list(tag)})
+        req = SearchRequest.from_args({"q": query, **{name: list(v) for name, v in selected.items()}})
         result = Searcher(open_engine(settings), settings).search(req, explain=True, relax=False)
     except (RequestError, EngineError) as exc:
         _fail(ctx.obj["json"], str(exc))

@@ -11,11 +11,18 @@ its own way, and the core stays free of interface text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
-from searchcore.search import DateStep, Facet, Hit, Relaxation, SearchRequest, SearchResult
+from searchcore.fields import StoredDoc
+from searchcore.search import FACETS, TERMS_FACETS, Chip, DateStep, FacetResult, Hit, Relaxation, SearchRequest, SearchResult
 
-FACET_LABELS = {"category": "分类", "tag": "标签", "date": "日期"}
+# A facet's word is declared with the facet (searchcore.facets): the core's error
+# messages name its parameter by it too.
+FACET_LABELS = {f.name: f.label for f in FACETS}
+FACET_UNAVAILABLE = "暂时无法统计"
+# How a value is written beside an article (tags as hashtags); the rest as they are.
+VALUE_FORMAT = {"tag": "#{}"}
 SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
 
 
@@ -62,15 +69,29 @@ class ValueView:
     count: int
     selected: bool
     request: SearchRequest  # the state after clicking this value
+    days: tuple[date, date] | None = None  # a date bucket's first and last day
 
 
 @dataclass(frozen=True)
 class FacetView:
     name: str
+    kind: str  # which template block renders it
     label: str
     values: list[ValueView]
     has_more: bool = False
     expanded: bool = False
+    failed: bool = False  # shown as FACET_UNAVAILABLE; the results stand
+    trail: list[tuple[str, SearchRequest]] = field(default_factory=list)  # date: the way back up
+
+
+@dataclass(frozen=True)
+class ChipView:
+    """A selected filter as the reader reads it (分类：路透), and the state without it."""
+
+    facet: str
+    label: str
+    value: str
+    request: SearchRequest
 
 
 @dataclass(frozen=True)
@@ -86,7 +107,7 @@ class ResultView:
 
     result: SearchResult
     facets: dict[str, FacetView]
-    date_trail: list[tuple[str, SearchRequest]]
+    chips: list[ChipView]
     relaxations: list[RelaxationView]
 
     @property
@@ -118,19 +139,38 @@ class ResultView:
         return self.result.took_ms
 
 
-def _facet(facet: Facet, level: str) -> FacetView:
+def _facet(facet: FacetResult) -> FacetView:
     def label(value: str) -> str:
-        return date_label(level, int(value)) if facet.name == "date" else value
+        return date_label(facet.level, int(value)) if facet.level else value
 
-    values = [ValueView(v.value, label(v.value), v.count, v.selected, v.request) for v in facet.values]
-    return FacetView(facet.name, FACET_LABELS[facet.name], values, facet.has_more, facet.expanded)
+    values = [ValueView(v.value, label(v.value), v.count, v.selected, v.request, v.days) for v in facet.values]
+    trail = [(step_label(s), s.request) for s in facet.trail]
+    return FacetView(
+        facet.name, facet.kind, FACET_LABELS[facet.name], values, facet.has_more, facet.expanded, facet.failed, trail
+    )
+
+
+def facet_links(doc: StoredDoc) -> list[tuple[str, str, SearchRequest]]:
+    """An article's own facet values (its categories, tags, ...), each as
+    (facet, text, the search selecting it): the article page's links."""
+    out = []
+    for f in TERMS_FACETS:
+        value = getattr(doc, f.field, None)
+        for v in value if isinstance(value, list) else [value] if value else []:
+            out.append((f.name, VALUE_FORMAT.get(f.name, "{}").format(v), SearchRequest().toggle(f.name, v)))
+    return out
+
+
+def _chip(chip: Chip) -> ChipView:
+    label = FACET_LABELS[chip.facet]
+    return ChipView(chip.facet, f"{label}：{chip.value}", chip.value, chip.request)
 
 
 def present(result: SearchResult) -> ResultView:
     """The result in the reader's words."""
     return ResultView(
         result=result,
-        facets={name: _facet(f, result.date_level) for name, f in result.facets.items()},
-        date_trail=[(step_label(s), s.request) for s in result.date_trail],
+        facets={name: _facet(f) for name, f in result.facets.items()},
+        chips=[_chip(c) for c in result.chips],
         relaxations=[RelaxationView(relaxation_label(r), r.request, r.total) for r in result.relaxations],
     )

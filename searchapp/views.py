@@ -9,11 +9,12 @@ from flask import Blueprint, abort, current_app, jsonify, make_response, render_
 from markupsafe import Markup
 
 from searchcore.engines import IndexMissing
-from searchcore.search import FACET_BY_NAME, FACETS, SORTS, Facet, RequestError, SearchRequest, SearchResult, parse_positive_int
+from searchcore.fields import StoredDoc
+from searchcore.search import SORTS, RequestError, SearchRequest, SearchResult, parse_positive_int
 
 from .caching import HTMX_VARY
 from .errors import error_response
-from .labels import SORT_LABELS, present
+from .labels import FACET_UNAVAILABLE, SORT_LABELS, ValueView, facet_links, present
 from .parts import Part, parts_of
 from .state import get_searcher
 from .urls import page_url, search_url
@@ -26,15 +27,7 @@ def _parse() -> SearchRequest:
 
 
 def _empty_result(req: SearchRequest) -> SearchResult:
-    return SearchResult(
-        request=req,
-        total=0,
-        hits=[],
-        facets={name: Facet(name, []) for name in (*FACET_BY_NAME, "date")},
-        date_level="year",
-        date_trail=[],
-        page_size=current_app.config["SETTINGS"].page_size,
-    )
+    return SearchResult.empty(req, current_app.config["SETTINGS"].page_size)
 
 
 @bp.get("/")
@@ -64,6 +57,7 @@ def _render_search(
         notice=notice,
         sorts=SORTS,
         sort_labels=SORT_LABELS,
+        facet_unavailable=FACET_UNAVAILABLE,
         search_url=search_url,
         page_url=page_url,
         partial=partial,
@@ -88,24 +82,17 @@ def hit_json(hit) -> dict[str, Any]:
     }
 
 
+def value_json(v: ValueView) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": v.value, "label": v.label, "count": v.count, "selected": v.selected}
+    if v.days is not None:  # a date bucket: the range a click selects
+        out["from"], out["to"] = (d.isoformat() for d in v.days)
+    return out
+
+
 def result_json(found: SearchResult) -> dict[str, Any]:
     """The JSON twin of a search page: the same data, in the same words."""
     result = present(found)
     req = result.request
-    facets: dict[str, list[dict[str, Any]]] = {}
-    for f in FACETS:
-        facets[f.name] = [{"value": v.value, "count": v.count, "selected": v.selected} for v in result.facets[f.name].values]
-    facets["date"] = [
-        {
-            "value": v.value,
-            "label": v.label,
-            "count": v.count,
-            "selected": v.selected,
-            "from": v.request.date_from.isoformat(),
-            "to": v.request.date_to.isoformat(),
-        }
-        for v in result.facets["date"].values
-    ]
     return {
         "query": req.q,
         "total": result.total,
@@ -116,7 +103,12 @@ def result_json(found: SearchResult) -> dict[str, Any]:
         "date_level": result.date_level,
         "took_ms": round(result.took_ms, 2),
         "hits": [hit_json(h) for h in result.hits],
-        "facets": facets,
+        "facets": {name: [value_json(v) for v in f.values] for name, f in result.facets.items()},
+        "unavailable_facets": [name for name, f in result.facets.items() if f.failed],
+        "filters": [
+            {"facet": c.facet, "value": c.value, "label": c.label, "remove_url": search_url(c.request, "views.api_search")}
+            for c in result.chips
+        ],
         "relaxations": [
             {"label": r.label, "total": r.total, "url": search_url(r.request, "views.api_search")} for r in result.relaxations
         ],
@@ -138,7 +130,7 @@ def api_search():
     return resp
 
 
-def _article_or_404(doc_id: str) -> dict[str, Any]:
+def _article_or_404(doc_id: str) -> StoredDoc:
     if len(doc_id) > 300 or "\x00" in doc_id:
         abort(404)
     try:
@@ -150,10 +142,10 @@ def _article_or_404(doc_id: str) -> dict[str, Any]:
     return doc
 
 
-def _part(doc: dict[str, Any]) -> tuple[list[Part], int]:
+def _part(doc: StoredDoc) -> tuple[list[Part], int]:
     """The article's parts (one, unless it is very long) and the one asked for
     with ``?part=N`` (1 when absent); a RequestError in words for anything else."""
-    parts = parts_of(doc["id"], doc.get("content_hash") or "", doc["body_html"])
+    parts = parts_of(doc.id, doc.content_hash, doc.body_html)
     raw = request.args.get("part", "")
     if raw == "":
         return parts, 1
@@ -173,17 +165,18 @@ def article(doc_id: str):
     except RequestError as exc:
         return error_response(400, str(exc), exc.param)
     related = get_searcher().related(doc)
-    src = doc.get("source_url") or ""
+    src = doc.source_url
     safe_src = src if src.startswith(("http://", "https://")) else ""
     return render_template(
         "article.html",
         doc=doc,
-        body=Markup(parts[n - 1].render(doc["body_html"])),  # sanitized at index time; each part well-formed
+        body=Markup(parts[n - 1].render(doc.body_html)),  # sanitized at index time; each part well-formed
         part=n,
         parts=len(parts),
-        part_url=lambda i: _part_url(doc["id"], i),
+        part_url=lambda i: _part_url(doc.id, i),
         related=related,
         source_url=safe_src,
+        facet_links=facet_links(doc),
         req=SearchRequest(),
         search_url=search_url,
     )
@@ -198,23 +191,23 @@ def api_article(doc_id: str):
         return error_response(400, str(exc), exc.param)
     count = len(parts)
     body: dict[str, Any] = {
-        "id": doc["id"],
-        "title": doc["title"],
-        "date": doc["local_date"].isoformat(),
-        "categories": doc["categories"],
-        "tags": doc["tags"],
-        "body_html": parts[n - 1].render(doc["body_html"]),
+        "id": doc.id,
+        "title": doc.title,
+        "date": doc.local_date.isoformat(),
+        "categories": doc.categories,
+        "tags": doc.tags,
+        "body_html": parts[n - 1].render(doc.body_html),
         "part": n,
         "parts": count,
-        "source_url": doc.get("source_url") or None,
-        "url": url_for("views.article", doc_id=doc["id"]),
+        "source_url": doc.source_url or None,
+        "url": url_for("views.article", doc_id=doc.id),
     }
     if count > 1:
         api = "views.api_article"
         body["note"] = f"正文很长，分为 {count} 部分；body_html 是第 {n} 部分，其余部分见 parts_urls。"
-        body["parts_urls"] = [_part_url(doc["id"], i, api) for i in range(1, count + 1)]
-        body["prev_url"] = _part_url(doc["id"], n - 1, api) if n > 1 else None
-        body["next_url"] = _part_url(doc["id"], n + 1, api) if n < count else None
+        body["parts_urls"] = [_part_url(doc.id, i, api) for i in range(1, count + 1)]
+        body["prev_url"] = _part_url(doc.id, n - 1, api) if n > 1 else None
+        body["next_url"] = _part_url(doc.id, n + 1, api) if n < count else None
     return jsonify(body)
 
 

@@ -26,7 +26,7 @@ _SEP = r"[\W_]{0,8}?"  # what the char tokens skip between two matched tokens
 # 3,482 posts in the reference corpus the longest plain text is 34,626 characters,
 # the 99.9th percentile 17,019 and the median 673, so all but one are highlighted
 # whole. Normalizing 20,000 characters takes about 1 ms; engines store at most
-# this much plain text (see engines.base.stored_values) and hits read no more.
+# this much plain text (see fields.FIELDS, body_text) and hits read no more.
 WINDOW_CHARS = 20_000
 
 

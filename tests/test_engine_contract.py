@@ -170,21 +170,21 @@ def test_sorting_and_paging(searcher, truth):
 
 def test_stored_article_is_sanitized(searcher):
     doc = searcher.article("2020-05-05-xss-attempt")
-    html = doc["body_html"].lower()
+    html = doc.body_html.lower()
     for bad in ("<script", "onerror", "onclick", "javascript:", "<iframe", "<style", "alert('body')"):
         assert bad not in html
-    assert 'rel="noopener nofollow"' in doc["body_html"]
-    assert "safe.example" in doc["body_html"]
+    assert 'rel="noopener nofollow"' in doc.body_html
+    assert "safe.example" in doc.body_html
 
 
 def test_article_fields_and_source_url(searcher):
     doc = searcher.article("2022-01-03-tianjin-vocational")
-    assert doc["title"] == "天津职业教育产教融合再上新台阶"
-    assert doc["categories"] == ["education"]
-    assert doc["tags"] == ["职业教育", "产教融合", "天津"]
-    assert doc["source_url"] == "http://news.example/2022/01/03/tianjin.html"
-    assert doc["local_date"].isoformat() == "2022-01-03T09:45:21+08:00"
-    assert "返回" not in doc["body_text"] and "文章来源" not in doc["body_text"]
+    assert doc.title == "天津职业教育产教融合再上新台阶"
+    assert doc.categories == ["education"]
+    assert doc.tags == ["职业教育", "产教融合", "天津"]
+    assert doc.source_url == "http://news.example/2022/01/03/tianjin.html"
+    assert doc.local_date.isoformat() == "2022-01-03T09:45:21+08:00"
+    assert "返回" not in doc.body_text and "文章来源" not in doc.body_text
     assert searcher.article("no-such-article") is None
 
 
@@ -203,7 +203,7 @@ def test_highlights_mark_exactly_the_matched_text(searcher):
 def test_related_articles_share_words(searcher):
     doc = searcher.article("2022-01-05-luban-workshop")
     related = searcher.related(doc)
-    assert related and doc["id"] not in {h.id for h in related}
+    assert related and doc.id not in {h.id for h in related}
     assert "2022-01-03-tianjin-vocational" in {h.id for h in searcher.related(doc, limit=20)}
 
 
@@ -269,7 +269,7 @@ def test_relaxations_count_each_request_once_and_find_what_they_promise(indexed)
             return getattr(engine, name)
 
         def search(self, q):
-            asked.append((q.terms, tuple(sorted(q.filters.items())), q.date_from, q.date_to))
+            asked.append((q.match, q.filters))
             return engine.search(q)
 
     searcher = Searcher(Counting(), s)
@@ -344,11 +344,14 @@ def test_no_engine_module_imports_another():
 def test_shared_engine_helpers():
     from datetime import UTC, datetime
 
-    from searchcore.engines.common import freshness, is_current_schema, outdated, physical_name
+    from searchcore.engines.common import outdated, physical_name
+    from searchcore.fields import FIELDS, freshness, is_current_schema
 
     assert physical_name("news", datetime(2024, 3, 14, 1, 2, 3, 4, tzinfo=UTC)) == "news-20240314010203000004"
     assert physical_name("news").startswith("news-")
-    assert is_current_schema({"body_pairs": {}}) and not is_current_schema({"body_words"})
+    names = {f.name for f in FIELDS}
+    assert is_current_schema(names) and is_current_schema({*names, "retired"})
+    assert not any(is_current_schema(names - {name}) for name in names)  # any field missing: rebuild
     assert outdated("news-1") == "the index news-1 was built by an older version; run `indexer reindex PATH` to rebuild it"
     assert freshness(datetime(2000, 1, 1, tzinfo=UTC)) == 0.0
     assert freshness(datetime(2050, 1, 1, tzinfo=UTC)) == 1.0

@@ -256,8 +256,8 @@ def test_hostile_folder_beside_good_posts(settings, tmp_path):
     searcher = Searcher(engine, settings)
     for doc_id in HOSTILE_INDEXED.values():
         assert searcher.article(doc_id) is not None, doc_id
-    assert searcher.article("2021-04-01-crlf")["title"] == "回车换行的文章"
-    assert searcher.article("2021-04-02-utf16")["title"] == "UTF-16编码的文章"
+    assert searcher.article("2021-04-01-crlf").title == "回车换行的文章"
+    assert searcher.article("2021-04-02-utf16").title == "UTF-16编码的文章"
     assert searcher.search(SearchRequest(q="绝密内容")).total == 0
     engine.close()
 

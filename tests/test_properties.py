@@ -13,7 +13,7 @@ from searchcore.analysis import normalize, parse_query
 from searchcore.highlight import build_matcher, mark
 from searchcore.posts import Rejected, parse_post
 from searchcore.sanitize import sanitize_html
-from searchcore.search import FACETS, RequestError, SearchRequest
+from searchcore.search import TERMS_FACETS, RequestError, SearchRequest
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 values = st.lists(text.map(str.strip).filter(bool), max_size=4, unique=True)
@@ -21,7 +21,7 @@ values = st.lists(text.map(str.strip).filter(bool), max_size=4, unique=True)
 
 @st.composite
 def requests(draw) -> SearchRequest:
-    filters = tuple((f.name, tuple(draw(values))) for f in FACETS)
+    filters = tuple((f.name, tuple(draw(values))) for f in TERMS_FACETS)
     d1 = draw(st.one_of(st.none(), st.dates(date(1990, 1, 1), date(2090, 1, 1))))
     d2 = draw(st.one_of(st.none(), st.dates(d1 or date(1990, 1, 1), date(2090, 12, 31))))
     return SearchRequest(

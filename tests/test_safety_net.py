@@ -426,14 +426,14 @@ def test_page_zero_is_a_request_error_from_the_parser(raw):
 
 
 # -- 7. an article is shown in its own offset (a survivor of scripts/mutation.sh) -------
-# Kills: searchcore/search.py Searcher.article ``doc.get("offset", 480)`` ->
-# ``doc.get(None, 480)`` (every article shown in +08:00).
+# Kills: searchcore/fields.py StoredDoc.local_date ``minutes=self.offset`` ->
+# ``minutes=480`` (every article shown in +08:00).
 
 
 def test_article_and_hit_dates_keep_the_posts_own_offset(searcher):
     doc = searcher.article("sn-tokyo")
-    assert doc["local_date"].utcoffset() == timedelta(hours=9)
-    assert (doc["local_date"].hour, doc["local_date"].minute) == (10, 0)
+    assert doc.local_date.utcoffset() == timedelta(hours=9)
+    assert (doc.local_date.hour, doc.local_date.minute) == (10, 0)
     hit = next(h for h in searcher.search(SearchRequest(q="东京时间")).hits if h.id == "sn-tokyo")
     assert hit.date.utcoffset() == timedelta(hours=9) and hit.date.hour == 10
-    assert searcher.article("sn-guozhai")["local_date"].utcoffset() == timedelta(hours=8)
+    assert searcher.article("sn-guozhai").local_date.utcoffset() == timedelta(hours=8)

@@ -146,18 +146,19 @@ def test_engine_hits_carry_a_bounded_text_and_no_html(big):
     from searchcore.analysis import parse_query
     from searchcore.engines.base import EngineQuery
     from searchcore.highlight import WINDOW_CHARS
+    from searchcore.query import text_query
 
     _, engine = big
-    res = engine.search(EngineQuery(terms=tuple(parse_query(LATE)), limit=5))
-    doc = next(h.doc for h in res.hits if h.doc["id"] == BIG_ID)
-    assert doc["body_html"] == "" and 0 < len(doc["body_text"]) <= WINDOW_CHARS
+    res = engine.search(EngineQuery(match=text_query(parse_query(LATE), 3.0), limit=5))
+    doc = next(h.doc for h in res.hits if h.doc.id == BIG_ID)
+    assert doc.body_html == "" and 0 < len(doc.body_text) <= WINDOW_CHARS
     full = engine.get(BIG_ID)
-    assert len(full["body_html"].encode()) > BIG_BYTES - 1000
-    assert len(full["body_text"]) <= WINDOW_CHARS  # stored bounded (engines.base.stored_values)
+    assert len(full.body_html.encode()) > BIG_BYTES - 1000
+    assert len(full.body_text) <= WINDOW_CHARS  # stored bounded (fields.FIELDS, body_text)
 
 
 def test_hits_from_an_older_index_are_bounded_when_read():
-    """An index built before stored_values bounded the text holds it whole: the
+    """An index built before the stored text was bounded holds it whole: the
     engines cut it when they read a hit."""
     from searchcore.engines.elasticsearch_engine import ElasticsearchEngine
     from searchcore.engines.tantivy_engine import TantivyEngine
@@ -166,10 +167,10 @@ def test_hits_from_an_older_index_are_bounded_when_read():
     text = "长" * (3 * WINDOW_CHARS)
     stored = {"id": ["x"], "title": [b"t"], "body_html": [b"<p>x</p>"], "body_text": [text.encode()], "date": [datetime.now(UTC)]}
     doc = TantivyEngine._from_document(stored, hit=True)
-    assert doc["body_text"] == text[:WINDOW_CHARS] and doc["body_html"] == ""
-    assert TantivyEngine._from_document(stored)["body_text"] == text
+    assert doc.body_text == text[:WINDOW_CHARS] and doc.body_html == ""
+    assert TantivyEngine._from_document(stored).body_text == text
     source = {"id": "x", "title": "t", "body_text": text, "date": "2024-01-01T00:00:00Z"}
-    assert ElasticsearchEngine._from_source(source, hit=True)["body_text"] == text[:WINDOW_CHARS]
+    assert ElasticsearchEngine._stored(source, hit=True).body_text == text[:WINDOW_CHARS]
 
 
 def _label(page: BeautifulSoup) -> tuple[int, int]:
@@ -231,9 +232,22 @@ def test_related_articles_of_a_huge_post_come_from_its_title(big, monkeypatch):
         monkeypatch.setattr(searcher.engine, "search", lambda q: asked.append(q) or real(q))
         doc = searcher.article(BIG_ID)
         searcher.related(doc)
-    assert len(asked) == 1 and 0 < len(asked[0].terms) <= 12
-    title = doc["title"]
-    assert all(t.text in title for t in asked[0].terms)
+    from searchcore.query import Bool, Tokens
+
+    def tokens(clause):
+        if isinstance(clause, Tokens):
+            yield clause
+        elif isinstance(clause, Bool):
+            for part in (*clause.must, *clause.should, *clause.must_not, *clause.filter):
+                yield from tokens(part)
+
+    assert len(asked) == 1
+    match = asked[0].match
+    assert isinstance(match, Bool) and 0 < len(match.should) <= 12  # one clause per title word, at most 12
+    looked_up = list(tokens(match))
+    # bodies by whole words only (no substring phrase over every body), words of the title
+    assert {t.field for t in looked_up} == {"title_pairs", "title_words", "body_words"}
+    assert all(t.tokens[0] in doc.title for t in looked_up if t.field.endswith("_words"))
 
 
 # -- 2. the parts themselves ----------------------------------------------------------------

@@ -1,19 +1,19 @@
 """The engine protocol: what every engine does, in engine-neutral types.
 
-The search layer builds an ``EngineQuery``; each engine compiles it to its own
+The search layer builds an ``EngineQuery`` (a clause tree from ``searchcore.query``
+over the fields of ``searchcore.fields``); each engine translates it to its own
 query language. Tokens come from ``searchcore.analysis``, never from the engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ..analysis import Term
-from ..highlight import WINDOW_CHARS
+from ..fields import StoredDoc
 from ..model import IndexedArticle
+from ..query import Clause, Filter, MatchAll
 
 
 class EngineError(RuntimeError):
@@ -29,46 +29,42 @@ class IndexMissing(EngineError):
 
 
 @dataclass(frozen=True)
-class FacetSpec:
-    """One facet to count: ``field`` is an engine field; ``own`` names the filter
-    this facet ignores (disjunctive counts), or None to respect every filter."""
+class Count:
+    """One facet's counts: the values of ``field`` over the documents the query's
+    ``match`` and these ``filters`` select (a disjunctive facet leaves its own
+    filter out), the ``size`` most frequent, or the first by key (``by_key``: dates
+    in time order)."""
 
-    name: str
+    name: str  # the key of its buckets in EngineResult.facets
     field: str
     size: int = 10
-    own: str | None = None
-    order: str = "count"  # or "key" (date buckets in time order)
+    filters: tuple[Filter, ...] = ()
+    by_key: bool = False
 
 
 @dataclass(frozen=True)
 class EngineQuery:
-    terms: tuple[Term, ...] = ()
-    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # field -> any of values
-    date_from: datetime | None = None  # inclusive, UTC
-    date_to: datetime | None = None  # exclusive, UTC
+    """What an engine runs: a neutral clause tree (``searchcore.query``), the filters
+    (scored 0), the order, the page, and the counts to make beside the hits."""
+
+    match: Clause = MatchAll()
+    filters: tuple[Filter, ...] = ()
     sort: str = "relevance"  # relevance | newest | oldest
     offset: int = 0
     limit: int = 10
-    facets: tuple[FacetSpec, ...] = ()
-    title_boost: float = 3.0
-    recency_weight: float = 0.0
+    counts: tuple[Count, ...] = ()
+    recency_weight: float = 0.0  # relevance order only: score * ln(2 + weight * freshness)
     explain: bool = False
-    any_terms: bool = False  # OR the terms (related articles) instead of AND
-    # Bodies match whole words only, not any substring (related articles): the
-    # substring clause over bodies is a phrase of pairs, the costliest one at scale.
-    body_words_only: bool = False
 
-    def without_filter(self, name: str | None) -> EngineQuery:
-        if name is None:
-            return self
-        if name == "date":
-            return replace(self, date_from=None, date_to=None)
-        return replace(self, filters={k: v for k, v in self.filters.items() if k != name})
+    @property
+    def ranked(self) -> bool:
+        """Ordered by score: relevance order with something to score."""
+        return self.sort == "relevance" and not isinstance(self.match, MatchAll)
 
 
 @dataclass
 class EngineHit:
-    doc: dict[str, Any]
+    doc: StoredDoc
     score: float | None = None
     explanation: Any = None
 
@@ -79,6 +75,7 @@ class EngineResult:
     hits: list[EngineHit]
     facets: dict[str, list[tuple[Any, int]]]
     took_ms: float = 0.0
+    failed: tuple[str, ...] = ()  # counts that could not be made (the hits stand)
 
 
 @runtime_checkable
@@ -115,41 +112,10 @@ class Engine(Protocol):
     def writer(self, rebuild: bool = False) -> IndexWriter: ...
 
     def search(self, query: EngineQuery) -> EngineResult:
-        """A hit's ``doc`` holds the stored fields (``stored_values``), bounded:
-        ``body_html`` is empty (only the article page shows it) and ``body_text`` holds
-        at most WINDOW_CHARS characters (all a snippet reads), so a hit costs the same
-        whatever the size of its post."""
+        """Hits carry ``StoredDoc.from_values(..., hit=True)``: bounded whatever the
+        size of the post. A count that fails is named in ``failed``; the hits stand."""
 
-    def get(self, doc_id: str) -> dict[str, Any] | None:
-        """An article's stored fields (``stored_values``), whole; None if no such id."""
+    def get(self, doc_id: str) -> StoredDoc | None:
+        """An article's stored fields, whole; None if no such id."""
 
     def close(self) -> None: ...
-
-
-def date_parts(day: int) -> dict[str, int]:
-    """The facet keys of a YYYYMMDD day: year 2022, month 202203, day 20220314."""
-    return {"year": day // 10000, "month": day // 100, "day": day}
-
-
-def stored_values(ia: IndexedArticle) -> dict[str, Any]:
-    """The stored (displayed) fields of an article, the same for every engine.
-
-    The plain text is stored only as far as the highlighter reads it
-    (WINDOW_CHARS): it is never shown whole (the article page shows the HTML), and
-    storing all of a 9 MB post's text doubled what every hit on it loaded. Indexes
-    built before keep the whole text; hits are bounded when read all the same.
-    """
-    a = ia.article
-    return {
-        "id": a.id,
-        "title": a.title,
-        "date": a.date,
-        "categories": list(a.categories),
-        "tags": list(a.tags),
-        "body_html": a.body_html,
-        "body_text": a.body_text[:WINDOW_CHARS],
-        "source_url": a.source_url or "",
-        "path": a.path,
-        "content_hash": a.content_hash,
-        "offset": a.utc_offset_minutes,
-    }

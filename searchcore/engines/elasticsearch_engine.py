@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,64 +22,45 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundErro
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import streaming_bulk
 
-from ..analysis import Term
 from ..config import Settings
-from ..highlight import WINDOW_CHARS
-from ..model import DEFAULT_OFFSET_MINUTES, IndexedArticle
-from .base import (
-    EngineError,
-    EngineHit,
-    EngineQuery,
-    EngineResult,
-    EngineUnavailable,
-    IndexMissing,
-    date_parts,
-    stored_values,
-)
-from .common import freshness, is_current_schema, outdated, physical_name
+from ..fields import DATE, FIELDS, HIT_FIELDS, RECENCY, STORED, Field, StoredDoc, is_current_schema
+from ..model import IndexedArticle
+from ..query import AnyValue, Bool, Clause, DateRange, MatchAll, Tokens, filtered
+from .base import EngineError, EngineHit, EngineQuery, EngineResult, EngineUnavailable, IndexMissing
+from .common import outdated, physical_name
 
 log = logging.getLogger(__name__)
 
-_UNINDEXED = {"type": "text", "index": False}
-# Token streams are indexed, never shown: leave them out of every response. (They
-# stay in the stored _source: excluding them there makes Elasticsearch keep a
-# second, full copy as _recovery_source, which costs more than it saves.)
-_TOKEN_FIELDS = ["*_words", "*_chars", "*_pairs"]
+
+def _mapping(f: Field) -> dict[str, Any]:
+    """One row of ``searchcore.fields`` as an Elasticsearch field (the table says why)."""
+    if f.kind in ("id", "keyword"):
+        return {"type": "keyword"}
+    if f.kind == "text":
+        return {"type": "text", "index": False}
+    if f.kind == "stream":
+        # single characters and words need frequencies only; phrases need positions
+        return {"type": "text", "analyzer": "whitespace", "index_options": "positions" if f.positions else "freqs"}
+    if f.kind == "date":
+        return {"type": "date"}
+    if f.kind == "int":
+        return {"type": "integer"} if f.indexed else {"type": "integer", "index": False}
+    if f.kind == "recency":
+        return {"type": "float"}
+    raise ValueError(f"no Elasticsearch mapping for kind {f.kind!r}")  # pragma: no cover
+
+
+MAPPINGS: dict[str, Any] = {"dynamic": "strict", "properties": {f.name: _mapping(f) for f in FIELDS}}
 # A hit shows a title and a snippet: it never gets the HTML body (see
 # base.Engine.search); the article page asks for it with ``get``. Named as
 # includes: the node filters a source faster that way than by excludes (a
 # 1.1 MB post's hit: 18.8 ms against 24.2; 7.3 without any source, which is the
-# node parsing the source, token streams and all).
-_HIT_FIELDS = ["id", "title", "body_text", "date", "categories", "tags", "source_url", "path", "content_hash", "offset"]
-MAPPINGS: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "id": {"type": "keyword"},
-        "title": _UNINDEXED,
-        "body_html": _UNINDEXED,
-        "body_text": _UNINDEXED,
-        "source_url": {"type": "keyword", "index": False, "doc_values": False},
-        "path": {"type": "keyword", "index": False, "doc_values": False},
-        "content_hash": {"type": "keyword"},
-        "categories": {"type": "keyword"},
-        "tags": {"type": "keyword"},
-        "date": {"type": "date"},
-        "year": {"type": "integer"},
-        "month": {"type": "integer"},
-        "day": {"type": "integer"},
-        "offset": {"type": "integer", "index": False},
-        "fresh": {"type": "float"},
-        "title_words": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
-        "body_words": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
-        # single characters are term lookups; two are one pair, more a phrase of pairs
-        "title_chars": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
-        "body_chars": {"type": "text", "analyzer": "whitespace", "index_options": "freqs"},
-        "title_pairs": {"type": "text", "analyzer": "whitespace"},
-        "body_pairs": {"type": "text", "analyzer": "whitespace"},
-    },
-}
-# Our facet fields are named after the URL parameter in the core; map them here.
-_FIELD = {"category": "categories", "tag": "tags"}
+# node parsing the source, token streams and all). Token streams are indexed,
+# never shown: left out of every response. (They stay in the stored _source:
+# excluding them there makes Elasticsearch keep a second, full copy as
+# _recovery_source, which costs more than it saves.)
+_HIT_SOURCE = list(HIT_FIELDS)
+_DOC_SOURCE = [f.name for f in STORED]
 
 
 class ElasticsearchWriter:
@@ -273,130 +253,112 @@ class ElasticsearchEngine:
             raise EngineError(outdated(current))
         return ElasticsearchWriter(self, current, rebuild=False)
 
-    def to_source(self, ia: IndexedArticle) -> dict[str, Any]:
-        src = stored_values(ia)
-        src["date"] = src["date"].astimezone(UTC).isoformat()
-        src.update(date_parts(ia.day))
-        src["fresh"] = freshness(ia.article.date)  # weighted at query time
-        src["title_words"] = ia.title_words
-        src["title_chars"] = ia.title_chars
-        src["body_words"] = ia.body_words
-        src["body_chars"] = ia.body_chars
-        src["title_pairs"] = ia.title_pairs
-        src["body_pairs"] = ia.body_pairs
+    @staticmethod
+    def to_source(ia: IndexedArticle) -> dict[str, Any]:
+        src: dict[str, Any] = {}
+        for f in FIELDS:
+            v = f.value(ia)
+            if f.kind == "date":
+                v = v.astimezone(UTC).isoformat()
+            elif f.kind == "keyword":  # an empty keyword is no value (no "" bucket in the counts)
+                v = [x for x in v if x] if f.many else (v or None)
+            src[f.name] = v  # recency: weighted at query time (fields.freshness)
         return src
 
     # -- queries --------------------------------------------------------------
-    @staticmethod
-    def _term_query(t: Term, boost: float, body_words_only: bool = False) -> dict:
-        def chars(field: str, b: float) -> dict:
-            stream, tokens = t.substring
-            if len(tokens) == 1:
-                return {"term": {f"{field}_{stream}": {"value": tokens[0], "boost": b}}}
-            return {"match_phrase": {f"{field}_{stream}": {"query": " ".join(tokens), "analyzer": "whitespace", "boost": b}}}
+    @classmethod
+    def _translate(cls, c: Clause) -> dict[str, Any]:
+        """A clause of the neutral tree (``searchcore.query``) in the query DSL."""
+        if isinstance(c, Tokens):
+            if c.phrase:  # match_phrase wants every position: ``at`` is tantivy's shortcut
+                return {"match_phrase": {c.field: {"query": " ".join(c.tokens), "analyzer": "whitespace", "boost": c.boost}}}
+            return {"term": {c.field: {"value": c.tokens[0], "boost": c.boost}}}
+        if isinstance(c, AnyValue):
+            return {"terms": {c.field: list(c.values)}}
+        if isinstance(c, DateRange):
+            rng: dict[str, Any] = {}
+            if c.lo:
+                rng["gte"] = c.lo.astimezone(UTC).isoformat()
+            if c.hi:
+                rng["lt"] = c.hi.astimezone(UTC).isoformat()
+            return {"range": {c.field: rng}}
+        if isinstance(c, MatchAll):
+            return {"match_all": {}}
+        return cls._bool(c)
 
-        def words(field: str, b: float) -> dict:
-            if len(t.words) == 1:
-                return {"term": {field: {"value": t.words[0].replace(" ", "_"), "boost": b}}}
-            return {"bool": {"must": [{"term": {field: w.replace(" ", "_")}} for w in t.words], "boost": b}}
-
-        should = [chars("title", boost)] if body_words_only else [chars("title", boost), chars("body", 1.0)]
-        if t.words:
-            should += [words("title_words", boost * 2), words("body_words", 2.0)]
-        return {"bool": {"should": should, "minimum_should_match": 1}}
-
-    def _text_query(self, q: EngineQuery) -> dict:
-        must, must_not, should = [], [], []
-        for t in q.terms:
-            clause = self._term_query(t, q.title_boost, q.body_words_only)
-            (must_not if t.negate else should if q.any_terms else must).append(clause)
+    @classmethod
+    def _bool(cls, c: Bool) -> dict[str, Any]:
         body: dict[str, Any] = {}
-        if must:
-            body["must"] = must
-        if should:
-            body["should"] = should
-            body["minimum_should_match"] = 1
-        if must_not:
-            body["must_not"] = must_not
-        if not must and not should:
+        for key, clauses in (("must", c.must), ("should", c.should), ("must_not", c.must_not), ("filter", c.filter)):
+            if clauses:
+                body[key] = [cls._translate(x) for x in clauses]
+        if c.should and not c.must:
+            body["minimum_should_match"] = 1  # beside a filter, ES would make them optional
+        if not c.must and not c.should and not c.filter:
             body["must"] = [{"match_all": {}}]
-        query: dict = {"bool": body}
-        if q.recency_weight > 0 and q.terms and q.sort == "relevance":
+        if c.boost != 1.0:
+            body["boost"] = c.boost
+        return {"bool": body}
+
+    def _query(self, q: EngineQuery) -> dict[str, Any]:
+        """The hits' query: match and filters (scored 0), weighted by recency."""
+        query = self._translate(filtered(q.match, q.filters))
+        if q.recency_weight > 0 and q.ranked:
             # score * ln(2 + w * freshness): tantivy's weight_by_field is
-            # score * log2(2 + stored), the same ranking (see common.freshness).
+            # score * log2(2 + stored), the same ranking (see fields.freshness).
             query = {
                 "function_score": {
                     "query": query,
-                    "field_value_factor": {"field": "fresh", "factor": q.recency_weight, "modifier": "ln2p", "missing": 0},
+                    "field_value_factor": {"field": RECENCY, "factor": q.recency_weight, "modifier": "ln2p", "missing": 0},
                     "boost_mode": "multiply",
                 }
             }
         return query
 
-    @staticmethod
-    def _filter_clauses(q: EngineQuery, skip: str | None = None) -> list[dict]:
-        out = []
-        for field, values in q.filters.items():
-            if values and field != skip:
-                out.append({"terms": {_FIELD.get(field, field): list(values)}})
-        if skip != "date" and (q.date_from or q.date_to):
-            rng: dict[str, Any] = {}
-            if q.date_from:
-                rng["gte"] = q.date_from.astimezone(UTC).isoformat()
-            if q.date_to:
-                rng["lt"] = q.date_to.astimezone(UTC).isoformat()
-            out.append({"range": {"date": rng}})
-        return out
-
     def _body(self, q: EngineQuery) -> dict[str, Any]:
-        """The hits: text query, filters (scored 0), sort and page; no counts."""
-        query = self._text_query(q)
-        filters = self._filter_clauses(q)
-        if filters:
-            query = {"bool": {"must": [query], "filter": filters}}
+        """The hits: query, sort and page; no counts."""
         body: dict[str, Any] = {
-            "query": query,
+            "query": self._query(q),
             "track_total_hits": True,
             "from": q.offset,
             "size": q.limit,
-            "_source": {"includes": _HIT_FIELDS},
+            "_source": {"includes": _HIT_SOURCE},
         }
-        if q.sort == "newest":
-            body["sort"] = [{"date": "desc"}, {"id": "asc"}]
-        elif q.sort == "oldest":
-            body["sort"] = [{"date": "asc"}, {"id": "asc"}]
+        if q.sort in ("newest", "oldest"):
+            body["sort"] = [{DATE: "desc" if q.sort == "newest" else "asc"}, {"id": "asc"}]
         if q.explain:
             body["explain"] = True
         return body
 
-    def _facet_body(self, q: EngineQuery) -> dict[str, Any]:
+    def _count_body(self, q: EngineQuery) -> dict[str, Any]:
         """The facet counts, as a request of their own: unscored (filter context)
         and with ``size: 0``, the kind Elasticsearch's shard request cache keeps
         (by default) until the next refresh, as tantivy's facet cache does."""
         aggs: dict[str, Any] = {}
-        for f in q.facets:
-            flt = self._filter_clauses(q, skip=f.own)  # disjunctive: ignore the facet's own filter
-            terms: dict[str, Any] = {"field": _FIELD.get(f.field, f.field), "size": f.size}
-            if f.order == "key":
+        for c in q.counts:
+            terms: dict[str, Any] = {"field": c.field, "size": c.size}
+            if c.by_key:
                 terms["order"] = {"_key": "asc"}
-            aggs[f.name] = {"filter": {"bool": {"filter": flt}} if flt else {"match_all": {}}, "aggs": {"v": {"terms": terms}}}
-        unweighted = replace(q, recency_weight=0.0)  # scores are not needed for counting
-        query = {"bool": {"filter": [self._text_query(unweighted)]}} if q.terms else {"match_all": {}}
+            flt = {"bool": {"filter": [self._translate(f) for f in c.filters]}} if c.filters else {"match_all": {}}
+            aggs[c.name] = {"filter": flt, "aggs": {"v": {"terms": terms}}}
+        query = {"bool": {"filter": [self._translate(q.match)]}} if not isinstance(q.match, MatchAll) else {"match_all": {}}
         return {"query": query, "size": 0, "track_total_hits": False, "aggs": aggs}
 
-    def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Several searches in one round trip (the node runs them in parallel)."""
+    def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any] | EngineError]:
+        """Several searches in one round trip (the node runs them in parallel); an
+        answer that failed comes back as its error, for the caller to raise or not."""
         searches: list[dict[str, Any]] = []
         for body in bodies:
             searches += [{"index": self.alias}, body]
-        out = []
+        out: list[dict[str, Any] | EngineError] = []
         for r in self._call(self.es.msearch, searches=searches)["responses"]:
             err = r.get("error")
-            if err is not None:
-                if isinstance(err, dict) and err.get("type") == "index_not_found_exception":
-                    raise self._missing()
-                raise _refused(r.get("status", 500), err)
-            out.append(r)
+            if err is None:
+                out.append(r)
+            elif isinstance(err, dict) and err.get("type") == "index_not_found_exception":
+                out.append(self._missing())
+            else:
+                out.append(_refused(r.get("status", 500), err))
         return out
 
     def search(self, q: EngineQuery) -> EngineResult:
@@ -405,21 +367,28 @@ class ElasticsearchEngine:
         deep = q.offset + q.limit > self.window
         if deep:
             body.update({"from": 0, "size": 0})
-        if q.facets:
-            res, counted = self._msearch([body, self._facet_body(q)])
+        counted: dict[str, Any] | EngineError = {}
+        if q.counts:
+            res, counted = self._msearch([body, self._count_body(q)])
+            if isinstance(res, EngineError):
+                raise res
         else:
-            res, counted = self._call(self.es.search, index=self.alias, **body), {}
+            res = self._call(self.es.search, index=self.alias, **body)
         raw_hits = self._search_after(q, body) if deep else res["hits"]["hits"]
         hits = [
-            EngineHit(doc=self._from_source(h["_source"], hit=True), score=h.get("_score"), explanation=h.get("_explanation"))
+            EngineHit(doc=self._stored(h["_source"], hit=True), score=h.get("_score"), explanation=h.get("_explanation"))
             for h in raw_hits
         ]
+        failed: tuple[str, ...] = ()
+        if isinstance(counted, EngineError):  # degrade: the hits stand, the facets say so
+            log.warning("facet counts failed: %s", counted)
+            counted, failed = {}, tuple(c.name for c in q.counts)
         facets = {}
-        for f in q.facets:
-            buckets = counted.get("aggregations", {}).get(f.name, {}).get("v", {}).get("buckets", [])
-            facets[f.name] = [(b["key"], int(b["doc_count"])) for b in buckets]
-        total = res["hits"]["total"]["value"]
-        return EngineResult(total=int(total), hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000)
+        for c in q.counts:
+            buckets = counted.get("aggregations", {}).get(c.name, {}).get("v", {}).get("buckets", [])
+            facets[c.name] = [(b["key"], int(b["doc_count"])) for b in buckets]
+        total = int(res["hits"]["total"]["value"])
+        return EngineResult(total=total, hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000, failed=failed)
 
     def _search_after(self, q: EngineQuery, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Reach a page past ``max_result_window`` by walking sorted chunks.
@@ -447,26 +416,18 @@ class ElasticsearchEngine:
         return self._call(self.es.search, index=self.alias, **page)["hits"]["hits"]
 
     @staticmethod
-    def _from_source(src: dict[str, Any], hit: bool = False) -> dict[str, Any]:
-        """A stored document as the search layer wants it; a ``hit``'s text is cut to
-        WINDOW_CHARS (indexes built before stored_values bounded it hold it whole)."""
-        out = {k: src.get(k) for k in ("id", "title", "body_html", "body_text", "source_url", "path", "content_hash")}
-        for k in ("title", "body_html", "body_text", "source_url", "path", "content_hash"):
-            out[k] = out[k] or ""
-        if hit:
-            out["body_text"] = out["body_text"][:WINDOW_CHARS]
-        out["categories"] = list(src.get("categories") or [])
-        out["tags"] = list(src.get("tags") or [])
-        out["date"] = datetime.fromisoformat(src["date"].replace("Z", "+00:00"))
-        out["offset"] = src.get("offset", DEFAULT_OFFSET_MINUTES)
-        return out
+    def _stored(src: dict[str, Any], hit: bool = False) -> StoredDoc:
+        values = dict(src)
+        if isinstance(values.get(DATE), str):
+            values[DATE] = datetime.fromisoformat(values[DATE].replace("Z", "+00:00"))
+        return StoredDoc.from_values(values, hit=hit)
 
-    def get(self, doc_id: str) -> dict[str, Any] | None:
+    def get(self, doc_id: str) -> StoredDoc | None:
         try:
-            res = self._call(self.es.get, index=self.alias, id=doc_id, source_excludes=_TOKEN_FIELDS)
+            res = self._call(self.es.get, index=self.alias, id=doc_id, source_includes=_DOC_SOURCE)
         except NotFoundError:
             return None
-        return self._from_source(res["_source"])
+        return self._stored(res["_source"])
 
     def close(self) -> None:
         self.es.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import shutil
@@ -24,26 +25,17 @@ from typing import Any
 
 import tantivy
 
-from ..analysis import Term
 from ..cache import GenerationCache
 from ..config import Settings
+from ..fields import DATE, FIELDS, RECENCY, STORED, Field, StoredDoc, is_current_schema
 from ..highlight import WINDOW_CHARS
-from ..model import DEFAULT_OFFSET_MINUTES, IndexedArticle
-from .base import (
-    EngineError,
-    EngineHit,
-    EngineQuery,
-    EngineResult,
-    EngineUnavailable,
-    FacetSpec,
-    IndexMissing,
-    date_parts,
-    stored_values,
-)
-from .common import freshness, is_current_schema, outdated, physical_name
+from ..model import IndexedArticle
+from ..query import AnyValue, Bool, Clause, DateRange, Filter, MatchAll, Tokens, filtered
+from .base import Count, EngineError, EngineHit, EngineQuery, EngineResult, EngineUnavailable, IndexMissing
+from .common import outdated, physical_name
 
-_BYTES_FIELDS = ("title", "body_html", "body_text", "source_url", "path", "content_hash")
-_LIST_FIELDS = {"categories": "category", "tags": "tag"}
+log = logging.getLogger(__name__)
+
 TOKENIZER = "newsearch_ws"
 # The defaults of SlicePolicy. A search is cut into date slices searched on
 # parallel threads when its posting lists reach this many document visits (a
@@ -56,28 +48,30 @@ PHRASE_VISIT_COST = 4
 SLICE_MIN_DOCS = 100_000
 
 
+def _add_field(sb: tantivy.SchemaBuilder, f: Field) -> None:
+    """One row of ``searchcore.fields`` as a tantivy field (the table says why)."""
+    if f.kind in ("id", "keyword"):
+        sb.add_text_field(f.name, stored=f.stored, tokenizer_name="raw", fast=True)
+    elif f.kind == "text":
+        # bytes: stored for display, never indexed (a raw text field would turn a
+        # whole body into one over-long term)
+        sb.add_bytes_field(f.name, stored=True)
+    elif f.kind == "stream":
+        sb.add_text_field(f.name, stored=False, tokenizer_name=TOKENIZER, index_option="position" if f.positions else "freq")
+    elif f.kind == "date":
+        sb.add_date_field(f.name, stored=f.stored, indexed=True, fast=True)
+    elif f.kind == "int":
+        sb.add_integer_field(f.name, stored=f.stored, indexed=f.indexed, fast=f.indexed)
+    elif f.kind == "recency":
+        sb.add_float_field(f.name, stored=False, indexed=False, fast=True)
+    else:  # pragma: no cover - a new kind must be taught to every engine
+        raise ValueError(f"no tantivy field for kind {f.kind!r}")
+
+
 def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
-    sb.add_text_field("id", stored=True, tokenizer_name="raw", fast=True)
-    for name in _BYTES_FIELDS:
-        # bytes: stored for display, never indexed (a raw text field would turn a
-        # whole body into one over-long term).
-        sb.add_bytes_field(name, stored=True)
-    for name in ("title_words", "body_words"):
-        sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="freq")
-    for name in ("title_chars", "body_chars"):
-        # single characters are term lookups: no positions needed
-        sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="freq")
-    for name in ("title_pairs", "body_pairs"):
-        # a three-or-more character term is a phrase of pairs
-        sb.add_text_field(name, stored=False, tokenizer_name=TOKENIZER, index_option="position")
-    sb.add_text_field("category", stored=True, tokenizer_name="raw", fast=True)
-    sb.add_text_field("tag", stored=True, tokenizer_name="raw", fast=True)
-    sb.add_date_field("date", stored=True, indexed=True, fast=True)
-    for name in ("year", "month", "day"):
-        sb.add_integer_field(name, stored=False, indexed=True, fast=True)
-    sb.add_integer_field("offset", stored=True, indexed=False, fast=False)
-    sb.add_float_field("fresh", stored=False, indexed=False, fast=True)
+    for f in FIELDS:
+        _add_field(sb, f)
     return sb.build()
 
 
@@ -149,25 +143,26 @@ class _PendingCounts:
         self.generation = generation
         self.parts: list[tuple[tuple, Any]] = []  # (key, dict | Future | callable)
 
-    def collect(self) -> dict[str, list[tuple[Any, int]]]:
-        """Every count, in facet order; every started count is read, so none of
-        their errors goes unseen, and the first is raised."""
+    def collect(self) -> tuple[dict[str, list[tuple[Any, int]]], tuple[str, ...]]:
+        """Every count, and the names of those that failed: every started count is
+        read, so none is left running, and a failed one costs only its facets (the
+        page still answers; the error is logged for operators)."""
         out: dict[str, list[tuple[Any, int]]] = {}
-        error: BaseException | None = None
+        failed: list[str] = []
         for key, part in self.parts:
             if isinstance(part, dict):  # from the cache
                 out.update(part)
                 continue
             try:
                 value = part.result() if isinstance(part, Future) else part()
-            except Exception as exc:  # noqa: BLE001 - re-raised below, after the others
-                error = error or exc
+            except Exception as exc:  # noqa: BLE001 - degrade: the hits stand
+                names = [c.name for c in key[1]]
+                log.warning("facet counts %s failed: %s: %s", ", ".join(names), type(exc).__name__, exc)
+                failed += names
                 continue
             self.cache.put(self.generation, key, value)
             out.update(value)
-        if error is not None:
-            raise error
-        return out
+        return out, tuple(failed)
 
     def cancel(self) -> None:
         _settle([part for _, part in self.parts if isinstance(part, Future)])
@@ -178,12 +173,6 @@ def _register(index: tantivy.Index) -> tantivy.Index:
     (no lower-casing or length limit: analysis already normalized them)."""
     index.register_tokenizer(TOKENIZER, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build())
     return index
-
-
-def _count_key(q: EngineQuery) -> tuple:
-    """What facet counts depend on: the matching set, not sort, page or boosts."""
-    filters = tuple(sorted((k, tuple(v)) for k, v in q.filters.items() if v))
-    return (q.terms, filters, q.date_from, q.date_to, q.any_terms, q.body_words_only)
 
 
 def _field_names(folder: Path) -> set[str]:
@@ -397,107 +386,84 @@ class TantivyEngine:
         return TantivyWriter(self, self.root / current, rebuild=False)
 
     def to_document(self, ia: IndexedArticle) -> tantivy.Document:
-        values = stored_values(ia)
         doc = tantivy.Document()
-        doc.add_text("id", values["id"])
-        for name in _BYTES_FIELDS:
-            doc.add_bytes(name, str(values[name]).encode("utf-8"))
-        for src, dst in _LIST_FIELDS.items():
-            for v in values[src]:
-                doc.add_text(dst, v)
-        doc.add_date("date", values["date"])
-        for name, v in date_parts(ia.day).items():
-            doc.add_integer(name, v)
-        doc.add_integer("offset", values["offset"])
-        doc.add_float("fresh", self.settings.recency_weight * freshness(values["date"]))
-        doc.add_text("title_words", ia.title_words)
-        doc.add_text("title_chars", ia.title_chars)
-        doc.add_text("body_words", ia.body_words)
-        doc.add_text("body_chars", ia.body_chars)
-        doc.add_text("title_pairs", ia.title_pairs)
-        doc.add_text("body_pairs", ia.body_pairs)
+        for f in FIELDS:
+            value = f.value(ia)
+            for v in value if f.many else (value,):
+                if f.kind in ("id", "keyword", "stream"):
+                    if v:  # an empty keyword is no value (no "" bucket in the counts)
+                        doc.add_text(f.name, v)
+                elif f.kind == "text":
+                    doc.add_bytes(f.name, str(v).encode("utf-8"))
+                elif f.kind == "date":
+                    doc.add_date(f.name, v)
+                elif f.kind == "int":
+                    doc.add_integer(f.name, v)
+                elif f.kind == "recency":
+                    # weighted here: weight_by_field cannot scale at query time (fields.freshness)
+                    doc.add_float(f.name, self.settings.recency_weight * v)
         return doc
 
     @staticmethod
-    def _from_document(d: dict[str, list[Any]], hit: bool = False) -> dict[str, Any]:
-        """A stored document as the search layer wants it. A ``hit`` decodes no
-        ``body_html`` and at most WINDOW_CHARS of ``body_text`` (see base.Engine.search):
-        decoding both bodies of a 9 MB post took 9 ms per hit."""
-        out: dict[str, Any] = {"id": d["id"][0]}
-        for name in _BYTES_FIELDS:
-            raw = d.get(name)
-            if not raw or (hit and name == "body_html"):
-                out[name] = ""
-            elif hit and name == "body_text":
-                # a UTF-8 character is at most 4 bytes; "ignore" drops only the one
-                # the cut may split at the end (the stored bytes are valid UTF-8)
-                out[name] = bytes(raw[0][: 4 * WINDOW_CHARS]).decode("utf-8", "ignore")[:WINDOW_CHARS]
-            else:
-                out[name] = bytes(raw[0]).decode("utf-8")
-        out["categories"] = list(d.get("category", []))
-        out["tags"] = list(d.get("tag", []))
-        date = d["date"][0]
-        out["date"] = date if date.tzinfo else date.replace(tzinfo=UTC)
-        out["offset"] = d.get("offset", [DEFAULT_OFFSET_MINUTES])[0]
-        return out
+    def _from_document(d: dict[str, list[Any]], hit: bool = False) -> StoredDoc:
+        """A stored document, typed. A ``hit`` decodes no HTML body and at most
+        WINDOW_CHARS of the text (see base.Engine.search): decoding both bodies of a
+        9 MB post took 9 ms per hit."""
+        values: dict[str, Any] = {}
+        for f in STORED:
+            raw = d.get(f.name) or []
+            if f.kind != "text":
+                values[f.name] = raw if f.many else (raw[0] if raw else None)
+            elif raw and not (hit and not f.in_hits):
+                data = bytes(raw[0])
+                if hit and f.name == "body_text":
+                    # a UTF-8 character is at most 4 bytes; "ignore" drops only the one
+                    # the cut may split at the end (the stored bytes are valid UTF-8)
+                    values[f.name] = data[: 4 * WINDOW_CHARS].decode("utf-8", "ignore")
+                else:
+                    values[f.name] = data.decode("utf-8")
+        return StoredDoc.from_values(values, hit=hit)
 
     # -- queries --------------------------------------------------------------
-    def _term_query(self, t: Term, boost: float, body_words_only: bool = False) -> tantivy.Query:
+    def _translate(self, c: Clause) -> tantivy.Query:
+        """A clause of the neutral tree (``searchcore.query``) as a tantivy query."""
         Q = tantivy.Query
-        s = self.schema
-        Should = tantivy.Occur.Should
+        if isinstance(c, Tokens):
+            if c.phrase:
+                at = c.at or range(len(c.tokens))
+                q = Q.phrase_query(self.schema, c.field, [(i, c.tokens[i]) for i in at])
+            else:
+                q = Q.term_query(self.schema, c.field, c.tokens[0])
+            return q if c.boost == 1.0 else Q.boost_query(q, c.boost)
+        if isinstance(c, AnyValue):
+            return Q.term_set_query(self.schema, c.field, list(c.values))
+        if isinstance(c, DateRange):
+            return self._date_range(c.lo, c.hi, c.field)
+        if isinstance(c, MatchAll):
+            return Q.all_query()
+        return self._bool(c)
 
-        def chars(field: str) -> tantivy.Query:
-            stream, tokens = t.substring
-            if len(tokens) == 1:
-                return Q.term_query(s, f"{field}_{stream}", tokens[0])
-            # Every other pair, and the last, at its own offset, covers every
-            # character: 呼和@0 浩特@2 says 呼和浩特 with two postings instead of three.
-            at = list(range(0, len(tokens), 2))
-            if at[-1] != len(tokens) - 1:
-                at.append(len(tokens) - 1)
-            return Q.phrase_query(s, f"{field}_{stream}", [(i, tokens[i]) for i in at])
-
-        def words(field: str) -> tantivy.Query:
-            if len(t.words) == 1:
-                return Q.term_query(s, field, t.words[0])
-            return Q.boolean_query([(tantivy.Occur.Must, Q.term_query(s, field, w)) for w in t.words])
-
-        clauses = [(Should, Q.boost_query(chars("title"), boost))]
-        if not body_words_only:
-            clauses.append((Should, chars("body")))
-        if t.words:
-            # Whole words rank above partial (char) matches, titles above bodies.
-            clauses.append((Should, Q.boost_query(words("title_words"), boost * 2)))
-            clauses.append((Should, Q.boost_query(words("body_words"), 2.0)))
-        return Q.boolean_query(clauses)
-
-    def _filters(self, q: EngineQuery) -> list[tantivy.Query]:
+    def _bool(self, c: Bool) -> tantivy.Query:
         Q = tantivy.Query
-        out = []
-        for field, values in q.filters.items():
-            if values:
-                out.append(Q.term_set_query(self.schema, field, list(values)))
-        if q.date_from or q.date_to:
-            out.append(self._date_range(q.date_from, q.date_to))
-        return out
-
-    def _compile(self, q: EngineQuery, with_filters: bool = True) -> tantivy.Query:
-        Q = tantivy.Query
-        Must, MustNot = tantivy.Occur.Must, tantivy.Occur.MustNot
-        clauses: list[tuple[Any, tantivy.Query]] = []
-        positive = tantivy.Occur.Should if q.any_terms else Must
-        for t in q.terms:
-            clauses.append((MustNot if t.negate else positive, self._term_query(t, q.title_boost, q.body_words_only)))
-        if with_filters:
-            # A filter decides membership only: scored 0, as in Elasticsearch's filter
-            # context (a constant added before the recency multiplier would reorder hits).
-            clauses.extend((Must, Q.const_score_query(f, 0.0)) for f in self._filters(q))
-        if not any(occ in (Must, tantivy.Occur.Should) for occ, _ in clauses):
+        Must, Should, MustNot = tantivy.Occur.Must, tantivy.Occur.Should, tantivy.Occur.MustNot
+        clauses = [(Must, self._translate(x)) for x in c.must]
+        shoulds = [(Should, self._translate(x)) for x in c.should]
+        if shoulds and c.filter and not c.must:
+            # tantivy makes Should optional beside any Must: keep "at least one"
+            clauses.append((Must, Q.boolean_query(shoulds)))
+        else:
+            clauses += shoulds
+        # A filter decides membership only: scored 0, as in Elasticsearch's filter
+        # context (a constant added before the recency multiplier would reorder hits).
+        clauses += [(Must, Q.const_score_query(self._translate(f), 0.0)) for f in c.filter]
+        clauses += [(MustNot, self._translate(x)) for x in c.must_not]
+        if not any(occ is not MustNot for occ, _ in clauses):
             clauses.append((Must, Q.all_query()))
-        if len(clauses) == 1:
-            return clauses[0][1]
-        return Q.boolean_query(clauses)
+        q = clauses[0][1] if len(clauses) == 1 and clauses[0][0] is Must else Q.boolean_query(clauses)
+        return q if c.boost == 1.0 else Q.boost_query(q, c.boost)
+
+    def _compile(self, match: Clause, filters: tuple[Filter, ...] = ()) -> tantivy.Query:
+        return self._translate(filtered(match, filters))
 
     def _executor(self) -> ThreadPoolExecutor | None:
         """Threads for one search's independent parts (slices, facet counts).
@@ -524,30 +490,27 @@ class TantivyEngine:
         parts = self.settings.search_threads
         if parts > 1 and searcher.num_docs >= self._slicing.min_docs:
             percents = [100.0 * i / parts for i in range(1, parts)]
-            res = searcher.aggregate(tantivy.Query.all_query(), {"p": {"percentiles": {"field": "date", "percents": percents}}})
+            res = searcher.aggregate(tantivy.Query.all_query(), {"p": {"percentiles": {"field": DATE, "percents": percents}}})
             values = [v for v in res.get("p", {}).get("values", {}).values() if v is not None and math.isfinite(v)]
             points = sorted({datetime.fromtimestamp(int(v // 1e9), UTC) for v in values})
         with self._lock:
             self._slices = (generation, points)
         return points
 
-    def _visits(self, searcher: tantivy.Searcher, q: EngineQuery) -> int:
-        """Roughly how many postings the query's body clauses walk, from document
-        frequencies alone (a few dictionary lookups, no search)."""
-        sizes = []
-        for t in q.terms:
-            if t.negate:
-                continue
-            if q.body_words_only:
-                sizes.append(min((searcher.doc_freq("body_words", w) for w in t.words), default=0))
-                continue
-            stream, tokens = t.substring
-            cost = PHRASE_VISIT_COST if len(tokens) > 1 else 1
-            sizes.append(cost * min(searcher.doc_freq(f"body_{stream}", x) for x in tokens))
-        if not sizes:
-            return 0
-        # AND walks about as far as its rarest term; OR walks every term
-        return sum(sizes) if q.any_terms else min(sizes)
+    def _visits(self, searcher: tantivy.Searcher, c: Clause) -> int:
+        """Roughly how many postings a clause walks, from document frequencies alone
+        (a few dictionary lookups, no search): a phrase walks its rarest token's
+        list (positions counting PHRASE_VISIT_COST per document), AND its cheapest
+        clause; OR is about as costly as its costliest alternative (for a term,
+        the substring over bodies, against which SLICE_MIN_VISITS was set)."""
+        if isinstance(c, Tokens):
+            cost = PHRASE_VISIT_COST if c.phrase else 1
+            return cost * min(searcher.doc_freq(c.field, t) for t in c.tokens)
+        if isinstance(c, Bool):
+            if c.must:
+                return min(self._visits(searcher, x) for x in c.must)
+            return max((self._visits(searcher, x) for x in c.should), default=0)
+        return 0  # everything, or a filter: nothing to score, never sliced
 
     def _top(
         self, searcher: tantivy.Searcher, query: tantivy.Query, q: EngineQuery, order: dict[str, Any], generation: tuple
@@ -561,18 +524,17 @@ class TantivyEngine:
         """
         if q.limit <= 0:
             # Only the total (a relaxation's count): counted unscored, no top-k to keep.
-            res = searcher.aggregate(query, {"n": {"value_count": {"field": "date"}}})
+            res = searcher.aggregate(query, {"n": {"value_count": {"field": DATE}}})
             return [], int(res.get("n", {}).get("value") or 0)
         limit = q.limit
         pool = self._executor()
         idle = 0
-        if pool is not None and q.terms and self._visits(searcher, q) >= self._slicing.min_visits:
+        if pool is not None and self._visits(searcher, q.match) >= self._slicing.min_visits:
             idle = self._slicing.idle_cores()
         points = self._slice_points(searcher, generation) if idle else []
-        if q.date_from:
-            points = [p for p in points if p > q.date_from]
-        if q.date_to:
-            points = [p for p in points if p < q.date_to]
+        for f in q.filters:  # no slice boundary outside the reader's own date range
+            if isinstance(f, DateRange) and f.field == DATE:
+                points = [p for p in points if (f.lo is None or p > f.lo) and (f.hi is None or p < f.hi)]
         if len(points) > idle:  # as many slices as there are idle cores, and ours
             step = (len(points) + 1) / (idle + 1)
             points = [points[round(i * step) - 1] for i in range(1, idle + 1)]
@@ -603,12 +565,12 @@ class TantivyEngine:
         )
         return merged[q.offset : want], sum(int(r.count or 0) for r in results)
 
-    def _date_range(self, lo: datetime | None, hi: datetime | None) -> tantivy.Query:
+    def _date_range(self, lo: datetime | None, hi: datetime | None, field: str = DATE) -> tantivy.Query:
         """[lo, hi), open where a bound is None (tantivy refuses an exclusive flag
         on a missing bound, so an open upper end is "inclusive")."""
         return tantivy.Query.range_query(
             self.schema,
-            "date",
+            field,
             tantivy.FieldType.Date,
             lower_bound=lo,
             upper_bound=hi,
@@ -618,43 +580,36 @@ class TantivyEngine:
 
     def _aggregate(self, searcher: tantivy.Searcher, q: EngineQuery, generation: tuple) -> _PendingCounts:
         """Start the facet counts the cache lacks (on the search threads, beside the
-        hits); the caller collects them, or cancels them if the search fails."""
+        hits); the caller collects them, or cancels them if the search fails.
 
-        # Facets that ignore the same filter share one aggregation request.
-        # A facet whose own filter is not set counts under the full query, like
-        # own=None: all of those share one pass (one instead of three when unfiltered).
-        def effective(own: str | None) -> str | None:
-            if own is None:
-                return None
-            if own == "date":
-                return own if (q.date_from or q.date_to) else None
-            return own if q.filters.get(own) else None
-
-        groups: dict[str | None, list] = {}
-        for f in q.facets:
-            groups.setdefault(effective(f.own), []).append(f)
+        Counts under the same filters share one aggregation pass: unfiltered, or for
+        every facet whose own filter is not set, that is one pass for all of them.
+        """
+        groups: dict[tuple[Filter, ...], list[Count]] = {}
+        for c in q.counts:
+            groups.setdefault(c.filters, []).append(c)
         pool = self._executor()
         pending = _PendingCounts(self.facet_cache, generation)
-        for own, specs in groups.items():
-            sub = q.without_filter(own)
-            key = (_count_key(sub), tuple(specs))
+        for filters, counts in groups.items():
+            key = (q.match, tuple(counts))  # what the counts depend on: not sort, page or weights
             cached = self.facet_cache.get(generation, key)
             if cached is not None:
                 pending.parts.append((key, cached))
                 continue
-            compute = functools.partial(self._count, searcher, sub, specs)
+            compute = functools.partial(self._count, searcher, self._compile(q.match, filters), counts)
             pending.parts.append((key, pool.submit(compute) if pool else compute))
         return pending
 
-    def _count(self, searcher: tantivy.Searcher, q: EngineQuery, specs: list[FacetSpec]) -> dict[str, list[tuple[Any, int]]]:
+    @staticmethod
+    def _count(searcher: tantivy.Searcher, query: tantivy.Query, counts: list[Count]) -> dict[str, list[tuple[Any, int]]]:
         aggs = {}
-        for f in specs:
-            terms: dict[str, Any] = {"field": f.field, "size": f.size}
-            if f.order == "key":
+        for c in counts:
+            terms: dict[str, Any] = {"field": c.field, "size": c.size}
+            if c.by_key:
                 terms["order"] = {"_key": "asc"}
-            aggs[f.name] = {"terms": terms}
-        res = searcher.aggregate(self._compile(q), aggs)
-        return {f.name: [(b["key"], int(b["doc_count"])) for b in res.get(f.name, {}).get("buckets", [])] for f in specs}
+            aggs[c.name] = {"terms": terms}
+        res = searcher.aggregate(query, aggs)
+        return {c.name: [(b["key"], int(b["doc_count"])) for b in res.get(c.name, {}).get("buckets", [])] for c in counts}
 
     def search(self, q: EngineQuery) -> EngineResult:
         t0 = time.perf_counter()
@@ -664,14 +619,14 @@ class TantivyEngine:
             raise
         except Exception as exc:  # noqa: BLE001
             raise EngineUnavailable(f"tantivy index unreadable: {exc}") from exc
-        query = self._compile(q)
+        query = self._compile(q.match, q.filters)
         order: dict[str, Any] = {}
         if q.sort in ("newest", "oldest"):
-            order["order_by_field"] = "date"
+            order["order_by_field"] = DATE
             order["order"] = tantivy.Order.Desc if q.sort == "newest" else tantivy.Order.Asc
-        elif q.terms:
-            order["weight_by_field"] = "fresh"
-        pending = self._aggregate(searcher, q, generation) if q.facets else None
+        elif q.ranked:
+            order["weight_by_field"] = RECENCY
+        pending = self._aggregate(searcher, q, generation) if q.counts else None
         try:
             top, total = self._top(searcher, query, q, order, generation)
             hits = []
@@ -689,10 +644,11 @@ class TantivyEngine:
             if pending is not None:
                 pending.cancel()
             raise
-        facets = pending.collect() if pending is not None else {}
-        return EngineResult(total=total, hits=hits, facets=facets, took_ms=(time.perf_counter() - t0) * 1000)
+        facets, failed = pending.collect() if pending is not None else ({}, ())
+        took = (time.perf_counter() - t0) * 1000
+        return EngineResult(total=total, hits=hits, facets=facets, took_ms=took, failed=failed)
 
-    def get(self, doc_id: str) -> dict[str, Any] | None:
+    def get(self, doc_id: str) -> StoredDoc | None:
         _, searcher = self._searcher()
         res = searcher.search(tantivy.Query.term_query(self.schema, "id", doc_id), 1, count=False)
         if not res.hits:

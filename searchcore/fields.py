@@ -1,0 +1,162 @@
+"""The one table of an article's fields, from which both engines derive everything.
+
+Each engine reads ``FIELDS`` to build its schema (tantivy) or mapping
+(Elasticsearch), to write a document, and to read a stored one back as a typed
+``StoredDoc``; the search layer names fields only through this table and the facet
+declarations (``searchcore.facets``). Adding a field is one row here (and, if
+readers filter or count by it, one facet declaration): no engine file changes.
+
+Kinds, and what each engine makes of them:
+
+======== =============================================== ====================================
+kind     tantivy                                         Elasticsearch
+======== =============================================== ====================================
+id       raw text, stored, indexed, fast                 keyword
+text     bytes, stored, never indexed                    text, ``index: false``
+keyword  raw text (one term per value), stored, fast     keyword (doc values for counting)
+stream   whitespace-tokenized text, not stored           ``whitespace``-analysed text
+date     date, stored, indexed, fast                     date
+int      integer (indexed and fast unless stored-only)   integer
+recency  float, fast, weight × value (weight at write)   float, weighted at query time
+======== =============================================== ====================================
+
+A ``stream`` holds tokens our analysis made (``searchcore.analysis``), space-joined,
+so neither engine re-segments Chinese and their positions agree; ``positions``
+says whether phrase queries need them (the pairs streams) or frequencies suffice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+
+from .highlight import WINDOW_CHARS
+from .model import DEFAULT_OFFSET_MINUTES, IndexedArticle
+
+Kind = Literal["id", "text", "keyword", "stream", "date", "int", "recency"]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: Kind
+    value: Callable[[IndexedArticle], Any]  # what is written, from an analysed article
+    stored: bool = False  # returned by ``get`` (and, if ``in_hits``, with every hit)
+    in_hits: bool = True  # a stored field every hit carries (the HTML body is not: see StoredDoc)
+    many: bool = False  # a list of values
+    indexed: bool = True  # searchable, filterable or countable (False: stored only)
+    positions: bool = False  # a stream that phrase queries read
+
+
+def freshness(dt: datetime) -> float:
+    """A static, monotonic recency signal in [0, 1]: 0 in 2000, 1 in 2040.
+
+    tantivy's ``weight_by_field`` multiplies a score by log2(2 + stored value) and
+    cannot scale it at query time, so tantivy stores ``SEARCH_RECENCY_WEIGHT *
+    freshness`` at index time (change the weight, then reindex); Elasticsearch
+    applies the same curve at query time. Weight 0 means no recency boost.
+    """
+    years = (dt.timestamp() - 946684800) / (365.25 * 86400)
+    return min(1.0, max(0.0, years / 40.0))
+
+
+def _stored(name: str, kind: Kind = "text", in_hits: bool = True) -> Field:
+    return Field(name, kind, lambda ia: getattr(ia.article, name) or "", stored=True, in_hits=in_hits, indexed=False)
+
+
+def _stream(name: str, positions: bool = False) -> Field:
+    return Field(name, "stream", lambda ia: getattr(ia, name), positions=positions)
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("id", "id", lambda ia: ia.article.id, stored=True),
+    _stored("title"),
+    # A hit never carries the HTML body (only the article page shows it) and at
+    # most WINDOW_CHARS of the text (all a snippet reads): a hit costs the same
+    # whatever the size of its post. The text is stored only that far.
+    _stored("body_html", in_hits=False),
+    Field("body_text", "text", lambda ia: ia.article.body_text[:WINDOW_CHARS], stored=True, indexed=False),
+    _stored("source_url"),
+    _stored("path"),
+    _stored("content_hash"),
+    Field("categories", "keyword", lambda ia: list(ia.article.categories), stored=True, many=True),
+    Field("tags", "keyword", lambda ia: list(ia.article.tags), stored=True, many=True),
+    Field("date", "date", lambda ia: ia.article.date, stored=True),
+    # the Asia/Shanghai calendar day at three levels, for the date drill-down
+    Field("year", "int", lambda ia: ia.day // 10000),
+    Field("month", "int", lambda ia: ia.day // 100),
+    Field("day", "int", lambda ia: ia.day),
+    Field("offset", "int", lambda ia: ia.article.utc_offset_minutes, stored=True, indexed=False),
+    Field("fresh", "recency", lambda ia: freshness(ia.article.date)),
+    _stream("title_words"),
+    _stream("body_words"),
+    # single characters are term lookups: frequencies suffice
+    _stream("title_chars"),
+    _stream("body_chars"),
+    # two characters are one pair, more a phrase of pairs: positions needed
+    _stream("title_pairs", positions=True),
+    _stream("body_pairs", positions=True),
+)
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+STORED = tuple(f for f in FIELDS if f.stored)
+HIT_FIELDS = tuple(f.name for f in STORED if f.in_hits)
+STREAMS = tuple(f.name for f in FIELDS if f.kind == "stream")
+RECENCY = next(f.name for f in FIELDS if f.kind == "recency")
+DATE = next(f.name for f in FIELDS if f.kind == "date")  # the sort order of newest and oldest
+
+
+def is_current_schema(field_names: Collection[str]) -> bool:
+    """Whether an index with these fields was built from this table: an index built
+    by an older version lacks a field and must be rebuilt (tantivy's field ids are
+    positional, and a new field has no values in old documents)."""
+    return all(f.name in field_names for f in FIELDS)
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    """An article as an engine returns it: the stored fields of ``FIELDS``, typed.
+
+    A hit's ``body_html`` is empty and its ``body_text`` at most WINDOW_CHARS long
+    (see ``from_values``); ``get`` returns them whole.
+    """
+
+    id: str
+    title: str
+    date: datetime  # aware, UTC
+    categories: list[str]
+    tags: list[str]
+    body_html: str
+    body_text: str
+    source_url: str
+    path: str
+    content_hash: str
+    offset: int = DEFAULT_OFFSET_MINUTES
+
+    @property
+    def local_date(self) -> datetime:
+        """The date in the post's own offset, as the newsroom wrote it."""
+        return self.date.astimezone(timezone(timedelta(minutes=self.offset)))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], hit: bool = False) -> StoredDoc:
+        """From an engine's stored values, already decoded to Python (missing ones
+        default). A ``hit`` is bounded whatever the index holds: indexes built
+        before the text was stored bounded hold it whole."""
+        out: dict[str, Any] = {}
+        for f in STORED:
+            v = values.get(f.name)
+            if f.many:
+                out[f.name] = list(v or [])
+            elif f.kind == "int":
+                out[f.name] = DEFAULT_OFFSET_MINUTES if v is None else int(v)
+            elif f.kind == "date":
+                out[f.name] = v if v.tzinfo else v.replace(tzinfo=UTC)
+            else:
+                out[f.name] = v or ""
+        if hit:
+            out["body_html"] = ""
+            out["body_text"] = out["body_text"][:WINDOW_CHARS]
+        return cls(**out)
+
