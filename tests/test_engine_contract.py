@@ -355,3 +355,23 @@ def test_shared_engine_helpers():
     assert outdated("news-1") == "the index news-1 was built by an older version; run `indexer reindex PATH` to rebuild it"
     assert freshness(datetime(2000, 1, 1, tzinfo=UTC)) == 0.0
     assert freshness(datetime(2050, 1, 1, tzinfo=UTC)) == 1.0
+
+
+def test_a_count_the_engine_refuses_costs_its_facets_not_the_search(indexed):
+    """Counting by a field the engine cannot count (a token stream has no column
+    of values) fails on both engines: the hits and the total stand, and the
+    result names the counts that are missing instead of raising."""
+    from dataclasses import replace
+
+    from searchcore.engines.base import Count
+
+    s, engine = indexed
+    q = Searcher(engine, s).engine_query(SearchRequest(q="经济"))
+    good = engine.search(q)
+    broken = replace(q, counts=(*q.counts, Count("broken", "title_words", 10)))
+    res = engine.search(broken)
+    assert good.failed == () and "broken" in res.failed
+    assert set(res.failed) <= {c.name for c in broken.counts}
+    assert res.total == good.total > 0
+    assert [h.doc.id for h in res.hits] == [h.doc.id for h in good.hits]
+    assert engine.search(q).facets == good.facets  # nothing of the failure was cached

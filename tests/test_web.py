@@ -197,3 +197,38 @@ def test_script_in_every_parameter_is_never_echoed_raw(client, path, param):
 def test_thousands_of_facet_parameters_are_refused_quickly(client):
     resp = client.get("/api/search?" + "&".join(f"tag=t{i}" for i in range(300)))
     assert resp.status_code in (400, 414)
+
+
+def test_a_facet_that_cannot_be_counted_leaves_the_page_answering(app, client):
+    """The real engine, asked to count the tag facet by a field it cannot count:
+    the page and its JSON twin still answer with every hit, and say which facet
+    is missing instead of showing it empty."""
+    from dataclasses import replace
+
+    from searchapp.state import get_searcher
+
+    with app.app_context():
+        searcher = get_searcher()
+        engine = searcher.engine
+
+        class RefusingTagCounts:
+            def __getattr__(self, name):
+                return getattr(engine, name)
+
+            def search(self, q):
+                counts = tuple(replace(c, field="title_words") if c.name == "tag" else c for c in q.counts)
+                return engine.search(replace(q, counts=counts))
+
+        whole = client.get("/api/search?q=经济").get_json()
+        searcher.engine = RefusingTagCounts()
+        try:
+            page = client.get("/?q=经济")
+            data = client.get("/api/search?q=经济").get_json()
+        finally:
+            searcher.engine = engine
+    assert page.status_code == 200
+    assert "tag" in data["unavailable_facets"] and data["facets"]["tag"] == []
+    assert data["total"] == whole["total"] > 0 and [h["id"] for h in data["hits"]] == [h["id"] for h in whole["hits"]]
+    tag_section = soup(page).select_one("section[aria-labelledby=facet-tag]")
+    assert "暂时无法统计" in tag_section.get_text()
+    assert len(soup(page).select(".hit")) == len(whole["hits"])
