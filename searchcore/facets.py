@@ -233,6 +233,7 @@ DATES = DateFacet()
 FACETS: tuple[Facet, ...] = (
     TermsFacet("category", "categories", "分类", size=10),
     TermsFacet("tag", "tags", "标签", size=12),
+    TermsFacet("site", "site", "来源", suggest=False),
     DATES,
 )
 FACET_BY_NAME: dict[str, Facet] = {f.name: f for f in FACETS}

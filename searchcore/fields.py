@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from .highlight import WINDOW_CHARS
-from .model import DEFAULT_OFFSET_MINUTES, IndexedArticle
+from .model import DEFAULT_OFFSET_MINUTES, IndexedArticle, site_of
 
 Kind = Literal["id", "text", "keyword", "stream", "date", "int", "recency"]
 
@@ -83,6 +83,7 @@ FIELDS: tuple[Field, ...] = (
     _stored("content_hash"),
     Field("categories", "keyword", lambda ia: list(ia.article.categories), stored=True, many=True),
     Field("tags", "keyword", lambda ia: list(ia.article.tags), stored=True, many=True),
+    Field("site", "keyword", lambda ia: ia.article.site),  # the source link's host: StoredDoc.site
     Field("date", "date", lambda ia: ia.article.date, stored=True),
     # the Asia/Shanghai calendar day at three levels, for the date drill-down
     Field("year", "int", lambda ia: ia.day // 10000),
@@ -133,6 +134,11 @@ class StoredDoc:
     path: str
     content_hash: str
     offset: int = DEFAULT_OFFSET_MINUTES
+
+    @property
+    def site(self) -> str:
+        """The source link's host without ``www.``, as the site facet counts it."""
+        return site_of(self.source_url)
 
     @property
     def local_date(self) -> datetime:

@@ -195,6 +195,7 @@ class _Cat:
         "data",
         "display",
         "home_tags",
+        "hosts",
         "lead",
         "name",
         "objects",
@@ -208,6 +209,7 @@ class _Cat:
         self.name = name
         self.data = d
         self.display: str = d["display"]
+        self.hosts: list[str] = d.get("hosts") or ["news.example"]  # the outlets publishing it
         self.lead: str = d["lead"]
         self.home_tags: list[str] = d["home_tags"]
         self.slug_words: list[str] = d["slug_words"]
@@ -437,7 +439,8 @@ def make_posts(
         slug = _make_slug(cat, i, r)
         ymd = dt.strftime("%Y-%m-%d")
         filename = f"{ymd}-{slug}.md"
-        source_url = f"http://news.example/{ymd.replace('-', '/')}/{int(r() * 0xFFFFFFFF):08x}.html"
+        host = cat.hosts[i % len(cat.hosts)]  # by index, not by the rng: the rest of the corpus stays as it was
+        source_url = f"http://{host}/{ymd.replace('-', '/')}/{int(r() * 0xFFFFFFFF):08x}.html"
         fm = _front_matter(_yaml_dq(title), _fmt_date(dt), " ".join(categories), " ".join(tags))
         tail = f"\n\n<{source_url}>\n\n[{nav_label}](//news.example/{cat.name}.html)｜[返回首页](//news.example/)\n"
         yield SyntheticPost(

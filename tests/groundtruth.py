@@ -43,12 +43,16 @@ class Truth:
         n = normalize(text)
         return {a.id for a in self.articles if n in normalize(a.title) or n in normalize(a.body_text)}
 
-    def filtered(self, categories=(), tags=(), start: date | None = None, end: date | None = None) -> list[Article]:
+    def filtered(
+        self, categories=(), tags=(), start: date | None = None, end: date | None = None, sites=()
+    ) -> list[Article]:
         out = []
         for a in self.articles:
             if categories and not set(categories) & set(a.categories):
                 continue
             if tags and not set(tags) & set(a.tags):
+                continue
+            if sites and a.site not in sites:
                 continue
             d = self.day(a)
             if start and d < start or end and d > end:
@@ -60,6 +64,8 @@ class Truth:
     def counts(arts: list[Article], field: str) -> Counter:
         c: Counter = Counter()
         for a in arts:
-            for v in getattr(a, field):
-                c[v] += 1
+            value = getattr(a, field)
+            for v in [value] if isinstance(value, str) else value:
+                if v:  # an article without a source link has no site
+                    c[v] += 1
         return c

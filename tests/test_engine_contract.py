@@ -119,6 +119,25 @@ def test_facet_counts_are_disjunctive_and_match_the_corpus(searcher, truth, filt
         assert any(fv.value == v and fv.selected for fv in res.facets["tag"].values)
 
 
+@pytest.mark.parametrize("sites", [(), ("rfi.example",), ("rfi.example", "dw.example")])
+def test_site_facet_counts_outlets_by_their_links_host(searcher, truth, sites):
+    """The 来源 facet: the host of each article's source link without ``www.``,
+    multi-select (any of the sites) and disjunctive like the other terms facets."""
+    req = SearchRequest.from_args({"category": ["world"], "site": list(sites)})
+    res = searcher.search(req)
+    assert res.total == len(truth.filtered(["world"], sites=sites)) > 0
+    got_site = {v.value: v.count for v in res.facets["site"].values}
+    assert got_site == dict(Truth.counts(truth.filtered(["world"]), "site").most_common(10))  # its own selection ignored
+    # www. dropped, any other subdomain kept: cn.reuters.example stays itself
+    assert {"rfi.example", "dw.example", "cn.reuters.example"} <= set(got_site)
+    assert not any(v.startswith("www.") or not v for v in got_site)
+    got_cat = {v.value: v.count for v in res.facets["category"].values}
+    want_cat = Truth.counts(truth.filtered(sites=sites), "categories")
+    assert got_cat == {v: want_cat[v] for v in got_cat} and got_cat["world"] == res.total
+    for v in sites:
+        assert any(fv.value == v and fv.selected for fv in res.facets["site"].values)
+
+
 def test_selected_value_stays_visible_at_zero(searcher):
     res = searcher.search(SearchRequest.from_args({"q": "春运", "tag": ["鲁班工坊"]}))
     assert res.total == 0

@@ -234,3 +234,25 @@ def test_the_default_offset_is_named_once():
 
     assert DEFAULT_OFFSET_MINUTES == 480
     assert SHANGHAI.utcoffset(None) == DEFAULT_OFFSET.utcoffset(None) == timedelta(minutes=DEFAULT_OFFSET_MINUTES)
+
+
+@pytest.mark.parametrize(
+    ("url", "site"),
+    [
+        ("https://www.rfi.fr/cn/中国/20210714-x", "rfi.fr"),
+        ("http://RFI.fr:8080/x", "rfi.fr"),
+        ("https://cn.reuters.com/article/x", "cn.reuters.com"),
+        ("https://www.bbc.co.uk./zhongwen", "bbc.co.uk"),
+        ("https://中文.example/x", "中文.example"),
+        ("javascript:alert(1)", ""),  # not a link to a site
+        ("//news.example/x", ""),  # no scheme: not a source link
+        ("http://a<b>.example/", ""),  # a hostile "host" is not shown as one
+        ("http://[bad", ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_site_is_the_source_links_host_without_www(url, site):
+    from searchcore.model import site_of
+
+    assert site_of(url) == site

@@ -82,7 +82,7 @@ def test_file_names_with_spaces_make_working_links(client):
 def test_api_shape(client):
     data = client.get("/api/search?q=经济&tag=经济&page=1").get_json()
     assert set(data) >= {"total", "page", "hits", "facets"}
-    assert set(data["facets"]) == {"category", "tag", "date"}
+    assert set(data["facets"]) == {"category", "tag", "site", "date"}
     hit = data["hits"][0]
     assert set(hit) >= {"id", "title", "date", "categories", "tags", "snippet_html", "url", "source_url"}
     assert {"value", "count", "selected"} <= set(data["facets"]["tag"][0])
@@ -232,3 +232,19 @@ def test_a_facet_that_cannot_be_counted_leaves_the_page_answering(app, client):
     tag_section = soup(page).select_one("section[aria-labelledby=facet-tag]")
     assert "暂时无法统计" in tag_section.get_text()
     assert len(soup(page).select(".hit")) == len(whole["hits"])
+
+
+def test_site_filter_in_the_url_the_page_and_the_api(client):
+    """?site= selects outlets by their links' host (any of several); the page marks
+    them, labels the chip by facet, and the JSON twin says the same."""
+    from searchcore.model import site_of
+
+    sites = {"rfi.example", "dw.example"}
+    data = client.get("/api/search?site=rfi.example&site=dw.example").get_json()
+    assert data["total"] > 0 and {h["source_url"] and site_of(h["source_url"]) for h in data["hits"]} <= sites
+    assert {(f["facet"], f["value"], f["label"]) for f in data["filters"]} == {("site", s, f"来源：{s}") for s in sites}
+    assert {v["value"] for v in data["facets"]["site"] if v["selected"]} == sites
+    page = soup(client.get("/?site=rfi.example"))
+    checked = page.select("section[aria-labelledby=facet-site] a.facet-value[aria-checked=true] .label")
+    assert [a.get_text() for a in checked] == ["rfi.example"]
+    assert [c.get_text(" ", strip=True) for c in page.select(".chips li a:not(.clear)")] == ["来源：rfi.example ×"]
