@@ -2,7 +2,7 @@
 # Mutation testing: how many small bugs planted in searchcore/ and indexer/ the
 # fast tests notice. Not run by CI (too slow); see docs/testing.md.
 #
-#   scripts/mutation.sh                      searchcore/search.py and searchcore/posts.py
+#   scripts/mutation.sh                      searchcore/search.py, facets.py, query.py and posts.py
 #   scripts/mutation.sh searchcore/highlight.py indexer/manifest.py
 #   scripts/mutation.sh --all                every module of searchcore/ and indexer/
 #   scripts/mutation.sh --children 1 ...     mutants run at once (default 2: the machine has 2 cores)
@@ -40,7 +40,7 @@ done
 if [ $ALL = 1 ]; then
     MODULES=("searchcore/*" "indexer/*")
 elif [ ${#MODULES[@]} = 0 ]; then
-    MODULES=(searchcore/search.py searchcore/posts.py)
+    MODULES=(searchcore/search.py searchcore/facets.py searchcore/query.py searchcore/posts.py)
 fi
 
 if ! "$PY" -c "import mutmut" 2>/dev/null; then
