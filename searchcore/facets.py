@@ -15,11 +15,11 @@ then months, then days of the selected range) and counts within its own range.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .engines.base import Count
 from .model import SHANGHAI
@@ -30,6 +30,20 @@ if TYPE_CHECKING:
     from .search import SearchRequest
 
 MAX_VALUES_PER_FACET = 20
+T = TypeVar("T")
+
+
+def attempt(read: Callable[[], T], salvage: Callable[[], T], errors: list[RequestError] | None) -> T:
+    """``read()``; on a RequestError, raise it (``errors`` None: a strict caller such as
+    the JSON API or the CLI) or record it and return ``salvage()``, so the search page
+    can answer with every other parameter and show this one's error beside it."""
+    try:
+        return read()
+    except RequestError as exc:
+        if errors is None:
+            raise
+        errors.append(exc)
+        return salvage()
 
 
 @dataclass
@@ -83,15 +97,25 @@ class TermsFacet:
     kind: str = "terms"
     disjunctive: bool = True
 
-    def parse(self, args: Mapping[str, Any]) -> tuple[str, ...]:
+    def parse(self, args: Mapping[str, Any], errors: list[RequestError] | None = None) -> tuple[str, ...]:
+        """The selected values; with ``errors``, a bad value is left out and reported
+        and only the first MAX_VALUES_PER_FACET are kept."""
         values: list[str] = []
-        for v in getlist(args, self.name):
-            v = clean(v, self.name, 100)
+        for raw in getlist(args, self.name):
+            v = attempt(lambda raw=raw: clean(raw, self.name, 100), lambda: "", errors)
             if v and v not in values:
                 values.append(v)
         if len(values) > MAX_VALUES_PER_FACET:
-            raise RequestError(f"{self.label}最多选择 {MAX_VALUES_PER_FACET} 项", self.name)
+            too_many = RequestError(f"{self.label}最多选择 {MAX_VALUES_PER_FACET} 项", self.name)
+            if errors is None:
+                raise too_many
+            errors.append(too_many)
+            values = values[:MAX_VALUES_PER_FACET]
         return tuple(values)
+
+    def reordered(self, args: Mapping[str, Any]) -> bool:
+        """Whether the URL states this selection other than its canonical form (never)."""
+        return False
 
     def selection(self, req: SearchRequest) -> tuple[str, ...]:
         return req.selected(self.name)
@@ -168,12 +192,25 @@ class DateFacet:
     disjunctive: bool = False  # counts within its own range: that is the drill-down
     max_buckets: int = 400
 
-    def parse(self, args: Mapping[str, Any]) -> tuple[date | None, date | None]:
-        lo = parse_day(first(args, "from"), "from", self.from_label)
-        hi = parse_day(first(args, "to"), "to", self.to_label)
+    def parse(self, args: Mapping[str, Any], errors: list[RequestError] | None = None) -> tuple[date | None, date | None]:
+        """(from, to), inclusive days. A range written backwards (from after to) is
+        the same range: readers pick two days in either order, and an error there
+        left them with nothing. With ``errors``, a bad bound is left open and reported."""
+        lo, hi = self._bounds(args, errors)
         if lo and hi and lo > hi:
-            raise RequestError(f"{self.from_label}晚于{self.to_label}", "from")
+            lo, hi = hi, lo
         return lo, hi
+
+    def _bounds(self, args: Mapping[str, Any], errors: list[RequestError] | None) -> tuple[date | None, date | None]:
+        lo = attempt(lambda: parse_day(first(args, "from"), "from", self.from_label), lambda: None, errors)
+        hi = attempt(lambda: parse_day(first(args, "to"), "to", self.to_label), lambda: None, errors)
+        return lo, hi
+
+    def reordered(self, args: Mapping[str, Any]) -> bool:
+        """Whether the URL gives the range backwards: the page then redirects to the
+        canonical URL (from before to), so links, history and caches see one spelling."""
+        lo, hi = self._bounds(args, [])
+        return bool(lo and hi and lo > hi)
 
     def selection(self, req: SearchRequest) -> tuple[str, ...]:
         if not (req.date_from or req.date_to):

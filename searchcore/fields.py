@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from .highlight import WINDOW_CHARS
-from .model import DEFAULT_OFFSET_MINUTES, IndexedArticle, site_of
+from .model import DEFAULT_OFFSET_MINUTES, SHANGHAI, IndexedArticle, site_of
 
 Kind = Literal["id", "text", "keyword", "stream", "date", "int", "recency"]
 
@@ -142,8 +142,28 @@ class StoredDoc:
 
     @property
     def local_date(self) -> datetime:
-        """The date in the post's own offset, as the newsroom wrote it."""
+        """The date in the post's own offset, as the source wrote it (the article page
+        adds it when it differs from Beijing time)."""
         return self.date.astimezone(timezone(timedelta(minutes=self.offset)))
+
+    @property
+    def shanghai_date(self) -> datetime:
+        """The date in Asia/Shanghai: the one clock every page and the JSON API show,
+        because the date facet and from/to count Beijing days; a time shown in the
+        source's offset sat under another day than its facet bucket."""
+        return self.date.astimezone(SHANGHAI)
+
+    @property
+    def local_differs(self) -> bool:
+        """Whether the source wrote the date in another offset than Beijing time."""
+        return self.offset != DEFAULT_OFFSET_MINUTES
+
+    @property
+    def offset_text(self) -> str:
+        """The source's offset as ISO 8601 writes it: +02:00, -05:00."""
+        sign = "-" if self.offset < 0 else "+"
+        hours, minutes = divmod(abs(self.offset), 60)
+        return f"{sign}{hours:02d}:{minutes:02d}"
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], hit: bool = False) -> StoredDoc:

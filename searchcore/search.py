@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from .analysis import Term, normalize, parse_query, query_words
 from .config import Settings
 from .engines.base import Count, Engine, EngineQuery
-from .facets import DATES, FACET_BY_NAME, FACETS, TERMS_FACETS, Chip, DateStep, FacetResult, FacetValue
+from .facets import DATES, FACET_BY_NAME, FACETS, TERMS_FACETS, Chip, DateStep, FacetResult, FacetValue, attempt
 from .fields import StoredDoc
 from .highlight import build_matcher, mark
 from .highlight import snippet as make_snippet
+from .model import DEFAULT_OFFSET_MINUTES
 from .params import RequestError, clean, first, getlist, parse_positive_int
-from .query import text_query
+from .query import Bool, substring, text_query
 
 if TYPE_CHECKING:
     from markupsafe import Markup
@@ -72,16 +73,39 @@ class SearchRequest:
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any], max_page: int = 50) -> SearchRequest:
-        q = clean(" ".join(getlist(args, "q")[:1]), "q", MAX_QUERY_CHARS)
-        filters = tuple((f.name, values) for f in TERMS_FACETS if (values := f.parse(args)))
-        date_from, date_to = DATES.parse(args)
-        sort = clean(first(args, "sort"), "sort", 20)
-        if sort and sort not in SORTS:
-            raise RequestError(f"排序方式应为 {', '.join(SORTS)} 之一", "sort")
+        """The request, or the first RequestError (the JSON API and the CLI refuse a
+        bad parameter outright)."""
+        return cls._read(args, max_page, None)
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Any], max_page: int = 50) -> tuple[SearchRequest, list[RequestError]]:
+        """The request read parameter by parameter, and what was wrong: a bad one
+        falls back to its default (a query cut to its limit, page 1, the default
+        sort, a facet without its bad values), so the search page still answers with
+        the reader's query, filters and results and shows the error beside them."""
+        errors: list[RequestError] = []
+        return cls._read(args, max_page, errors), errors
+
+    @classmethod
+    def _read(cls, args: Mapping[str, Any], max_page: int, errors: list[RequestError] | None) -> SearchRequest:
+        raw_q = " ".join(getlist(args, "q")[:1])
+        q = attempt(
+            lambda: clean(raw_q, "q", MAX_QUERY_CHARS), lambda: raw_q.replace("\x00", "").strip()[:MAX_QUERY_CHARS], errors
+        )
+        filters = tuple((f.name, values) for f in TERMS_FACETS if (values := f.parse(args, errors)))
+        date_from, date_to = DATES.parse(args, errors)
+        sort = attempt(lambda: _sort(first(args, "sort")), lambda: "", errors)
         too_deep = f"最多只能翻到第 {max_page} 页，请缩小搜索范围"
-        page = parse_positive_int(first(args, "page", "1") or "1", "page", "页码", max_page, too_deep)
+        raw_page = first(args, "page", "1") or "1"
+        page = attempt(lambda: parse_positive_int(raw_page, "page", "页码", max_page, too_deep), lambda: 1, errors)
         more = tuple(m for m in getlist(args, "more")[:4] if m in {f.name for f in TERMS_FACETS})
         return cls(q=q, filters=filters, date_from=date_from, date_to=date_to, sort=sort, page=page, more=more)
+
+    @staticmethod
+    def reordered(args: Mapping[str, Any]) -> bool:
+        """Whether a facet's parameters are written other than canonically (a date
+        range backwards): the page redirects to the canonical URL."""
+        return any(f.reordered(args) for f in FACETS)
 
     # -- derived --------------------------------------------------------------
     @property
@@ -151,6 +175,13 @@ class SearchRequest:
         return [(k, v) for k, v in self.to_params() if k not in names]
 
 
+def _sort(value: str) -> str:
+    sort = clean(value, "sort", 20)
+    if sort and sort not in SORTS:
+        raise RequestError(f"排序方式应为 {', '.join(SORTS)} 之一", "sort")
+    return sort
+
+
 # -- results -----------------------------------------------------------------------
 
 
@@ -159,13 +190,14 @@ class Hit:
     id: str
     title: str
     title_html: Markup
-    date: datetime  # aware, in the post's own offset
+    date: datetime  # aware, in Asia/Shanghai: the clock of the date facet and of from/to
     categories: list[str]
     tags: list[str]
     snippet_html: Markup
     source_url: str
     score: float | None = None
     explanation: Any = None
+    offset: int = DEFAULT_OFFSET_MINUTES  # the source's own UTC offset in minutes (StoredDoc.offset)
 
 
 RelaxKind = Literal["drop_term", "drop_filter", "drop_date", "drop_query", "drop_filters", "only_term"]
@@ -273,7 +305,7 @@ class Searcher:
             id=doc.id,
             title=doc.title,
             title_html=mark(doc.title, matcher),
-            date=doc.local_date,
+            date=doc.shanghai_date,
             categories=doc.categories,
             tags=doc.tags,
             # no snippet asked for: an empty one, escaped Markup like any other
@@ -281,6 +313,7 @@ class Searcher:
             source_url=doc.source_url,
             score=score,
             explanation=explanation,
+            offset=doc.offset,
         )
 
     RELAX_BUDGET_S = 0.15  # seconds after which no further relaxation count starts
@@ -366,15 +399,26 @@ class Searcher:
         return vocab
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
-        """Suggestions while typing: matching tags and categories (frequent terms),
-        then titles of the best matches. Bounded: one search, one facet pass."""
-        prefix = prefix.strip()[:40]
-        if not prefix or not parse_query(prefix):
+        """Suggestions while typing, each containing what was typed (every word of
+        it, compared normalized, so 臺灣 and 台湾 are one text): first the frequent
+        values of the facets that feed suggestions (``TermsFacet.suggest``), then
+        titles. A search matches words anywhere in an article, so its best hits often
+        lack the typed text in their titles: titles are looked up as substrings of
+        the title alone and checked, and nothing that lacks the text is offered.
+        Bounded: one title search, one facet pass a minute."""
+        terms = parse_query(prefix.strip()[:40])
+        wanted = [t.text for t in terms if not t.negate]
+        unwanted = [t.text for t in terms if t.negate]
+        if not wanted:
             return []
-        norm = normalize(prefix)
-        out: list[str] = [v for v in self._vocabulary() if norm in normalize(v)][: limit // 2]
-        match = text_query(parse_query(prefix), self.settings.title_boost)
-        for h in self.engine.search(EngineQuery(match=match, limit=limit)).hits:
-            if h.doc.title not in out:
+
+        def contains(text: str) -> bool:
+            norm = normalize(text)
+            return all(w in norm for w in wanted) and not any(u in norm for u in unwanted)
+
+        out: list[str] = [v for v in self._vocabulary() if contains(v)][: limit // 2]
+        match = Bool(must=tuple(substring("title", t) for t in terms if not t.negate))
+        for h in self.engine.search(EngineQuery(match=match, limit=limit * 3)).hits:
+            if h.doc.title not in out and contains(h.doc.title):
                 out.append(h.doc.title)
         return out[:limit]

@@ -425,15 +425,22 @@ def test_page_zero_is_a_request_error_from_the_parser(raw):
     assert SearchRequest.from_args({"page": "01"}).page == 1
 
 
-# -- 7. an article is shown in its own offset (a survivor of scripts/mutation.sh) -------
+# -- 7. an article keeps its own offset; pages show Beijing time (a survivor of scripts/mutation.sh)
 # Kills: searchcore/fields.py StoredDoc.local_date ``minutes=self.offset`` ->
-# ``minutes=480`` (every article shown in +08:00).
+# ``minutes=480`` (the source's own time lost); and a hit shown in the post's own
+# offset, which sat under another day than its date facet bucket.
 
 
-def test_article_and_hit_dates_keep_the_posts_own_offset(searcher):
+def test_article_keeps_the_posts_own_offset_and_hits_show_beijing_time(searcher):
     doc = searcher.article("sn-tokyo")
-    assert doc.local_date.utcoffset() == timedelta(hours=9)
+    assert doc.local_date.utcoffset() == timedelta(hours=9) and doc.offset == 540
     assert (doc.local_date.hour, doc.local_date.minute) == (10, 0)
+    assert doc.shanghai_date.utcoffset() == timedelta(hours=8) and (doc.shanghai_date.hour, doc.shanghai_date.minute) == (9, 0)
+    assert doc.local_differs and doc.offset_text == "+09:00"
     hit = next(h for h in searcher.search(SearchRequest(q="东京时间")).hits if h.id == "sn-tokyo")
-    assert hit.date.utcoffset() == timedelta(hours=9) and hit.date.hour == 10
+    assert hit.date.utcoffset() == timedelta(hours=8) and hit.date.hour == 9 and hit.offset == 540
     assert searcher.article("sn-guozhai").local_date.utcoffset() == timedelta(hours=8)
+    assert not searcher.article("sn-guozhai").local_differs
+    # 16:30 UTC on 31 March: shown on 1 April, the day its facet bucket counts it
+    april = next(h for h in searcher.search(SearchRequest(q="凌晨消息")).hits if h.id == "sn-utc-april")
+    assert (april.date.date(), april.date.hour, april.date.minute) == (DAYS["sn-utc-april"], 0, 30)
