@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from searchcore.engines import IndexMissing
@@ -13,11 +13,11 @@ from searchcore.fields import StoredDoc
 from searchcore.search import SORTS, RequestError, SearchRequest, SearchResult, parse_positive_int
 
 from .caching import HTMX_VARY
-from .errors import error_response
+from .errors import ArticleNotFound, error_response
 from .labels import FACET_UNAVAILABLE, SORT_LABELS, ValueView, facet_links, present
 from .parts import Part, parts_of
 from .state import get_searcher
-from .urls import page_url, search_url
+from .urls import page_url, safe_back, search_url
 
 bp = Blueprint("views", __name__)
 
@@ -32,20 +32,29 @@ def _empty_result(req: SearchRequest) -> SearchResult:
 
 @bp.get("/")
 def search():
-    try:
-        req = _parse()
-    except RequestError as exc:
-        return _render_search(SearchRequest(), None, error=str(exc), status=400)
+    """The search page. A bad parameter costs only itself: the rest is searched and
+    shown with the error beside it (400); a range given backwards is searched the
+    right way round, at its canonical URL."""
+    req, errors = SearchRequest.parse(request.args, max_page=current_app.config["SETTINGS"].max_page)
+    if not errors and SearchRequest.reordered(request.args):
+        return redirect(search_url(req))
     try:
         result = get_searcher().search(req)
         notice = None
     except IndexMissing:
         result, notice = _empty_result(req), "还没有可搜索的文章。"
+    if errors:
+        return _render_search(req, result, error=str(errors[0]), notice=notice, status=400, errors=errors)
     return _render_search(req, result, notice=notice)
 
 
 def _render_search(
-    req: SearchRequest, result: SearchResult | None, error: str | None = None, notice: str | None = None, status: int = 200
+    req: SearchRequest,
+    result: SearchResult | None,
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+    errors: list[RequestError] | None = None,
 ):
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     template = "_main.html" if partial else "search.html"
@@ -54,6 +63,8 @@ def _render_search(
         req=req,
         result=present(result) if result is not None else None,
         error=error,
+        # each bad parameter's message by its name, for the control it belongs to
+        field_errors={e.param or "": str(e) for e in reversed(errors or [])},
         notice=notice,
         sorts=SORTS,
         sort_labels=SORT_LABELS,
@@ -138,7 +149,7 @@ def _article_or_404(doc_id: str) -> StoredDoc:
     except IndexMissing:
         doc = None
     if doc is None:
-        abort(404)
+        raise ArticleNotFound(doc_id)  # its page offers a search for the id's words
     return doc
 
 
@@ -153,8 +164,8 @@ def _part(doc: StoredDoc) -> tuple[list[Part], int]:
     return parts, parse_positive_int(raw, "part", "部分编号", n, f"这篇文章只有 {n} 部分" if n > 1 else "这篇文章不分部分")
 
 
-def _part_url(doc_id: str, n: int, endpoint: str = "views.article") -> str:
-    return url_for(endpoint, doc_id=doc_id, part=n if n > 1 else None)
+def _part_url(doc_id: str, n: int, endpoint: str = "views.article", back: str | None = None) -> str:
+    return url_for(endpoint, doc_id=doc_id, part=n if n > 1 else None, back=back)
 
 
 @bp.get("/article/<path:doc_id>")
@@ -167,14 +178,19 @@ def article(doc_id: str):
     related = get_searcher().related(doc)
     src = doc.source_url
     safe_src = src if src.startswith(("http://", "https://")) else ""
+    # The reader's search (query, filters, page), carried from the hit's link and on
+    # to parts and related articles, so 返回搜索 returns to it.
+    back = safe_back(request.args.get("back"))
     return render_template(
         "article.html",
         doc=doc,
         body=Markup(parts[n - 1].render(doc.body_html)),  # sanitized at index time; each part well-formed
         part=n,
         parts=len(parts),
-        part_url=lambda i: _part_url(doc.id, i),
+        part_url=lambda i: _part_url(doc.id, i, back=back),
         related=related,
+        article_url=lambda doc_id: url_for("views.article", doc_id=doc_id, back=back),
+        back_url=back or url_for("views.search"),
         source_url=safe_src,
         facet_links=facet_links(doc),
         req=SearchRequest(),
@@ -193,7 +209,8 @@ def api_article(doc_id: str):
     body: dict[str, Any] = {
         "id": doc.id,
         "title": doc.title,
-        "date": doc.local_date.isoformat(),
+        "date": doc.shanghai_date.isoformat(),
+        "local_date": doc.local_date.isoformat(),  # as the source wrote it, in its own offset
         "categories": doc.categories,
         "tags": doc.tags,
         "body_html": parts[n - 1].render(doc.body_html),
