@@ -23,6 +23,15 @@ def page_url(req: SearchRequest, page: int, endpoint: str = "views.search") -> s
     return search_url(req.with_(page=page), endpoint)
 
 
+def back_link(req: SearchRequest) -> str | None:
+    """The ``back`` parameter an article link carries for this search (None when its
+    URL is longer than MAX_BACK_CHARS: encoded once more inside the article's URL, a
+    longer one could pass the server's query-string limit and turn the link into an
+    error; the article then returns to the plain search page)."""
+    url = search_url(req)
+    return url if len(url) <= MAX_BACK_CHARS else None
+
+
 def safe_back(value: str | None) -> str | None:
     """The search an article was opened from (the ``back`` parameter), if it is one
     of ours: the search page's own path, bare or with a query string, no longer

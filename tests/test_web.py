@@ -415,3 +415,18 @@ def test_suggestions_never_lack_the_typed_text(client):
         got = client.get("/api/suggest", query_string={"q": typed}).get_json()["suggestions"]
         assert got, typed
         assert all(normalize(typed) in normalize(s) for s in got), (typed, got)
+
+
+def test_a_long_search_still_opens_its_articles(client):
+    """A search whose URL is near the limits: its hits' links must not pass the
+    server's query-string limit by carrying it (they then go back to the plain page)."""
+    q = "经济 -" + "股" * 250
+    resp = client.get("/", query_string={"q": q, "tag": ["经济", "债" * 60]})
+    assert resp.status_code == 200
+    links = [a["href"] for a in soup(resp).select(".hit h2 a")]
+    assert links
+    article = client.get(links[0])
+    assert article.status_code == 200, len(links[0])
+    assert soup(article).select_one("a.back")["href"] == "/"
+    short = soup(client.get("/?q=经济")).select_one(".hit h2 a")["href"]
+    assert soup(client.get(short)).select_one("a.back")["href"] == "/?q=%E7%BB%8F%E6%B5%8E"
