@@ -12,8 +12,9 @@ its own way, and the core stays free of interface text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
+from searchcore.facets import FACET_BY_NAME, bucket_range
 from searchcore.fields import StoredDoc
 from searchcore.search import FACETS, TERMS_FACETS, Chip, DateStep, FacetResult, Hit, Relaxation, SearchRequest, SearchResult
 
@@ -24,6 +25,10 @@ FACET_UNAVAILABLE = "暂时无法统计"
 # How a value is written beside an article (tags as hashtags); the rest as they are.
 VALUE_FORMAT = {"tag": "#{}"}
 SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
+# The timeline's caption, by the date facet's level.
+LEVEL_LABELS = {"year": "按年", "month": "按月", "day": "按日"}
+BAR_STEPS = 20  # a timeline bar's height in twentieths of the tallest (CSS classes h0..h20)
+MAX_TIMELINE_SLOTS = 120  # wider spans are drawn without their empty years, months or days
 
 
 def date_label(level: str, key: int) -> str:
@@ -36,6 +41,26 @@ def date_label(level: str, key: int) -> str:
         return f"{y}年{m}月"
     m, d = divmod(key % 10000, 100)
     return f"{m}月{d}日"
+
+
+def range_label(lo: date | None, hi: date | None) -> str:
+    """A selected date range as it reads: a whole year (2021年), a whole month
+    (2021年7月), one day (2021年7月14日), else its two ends (2021-07-01 至
+    2021-08-15); an open end reads 起 or 止. The chip says what the reader chose,
+    usually by clicking a year or month, in the words the facet showed."""
+    if lo and hi:
+        if lo == hi:
+            return f"{lo.year}年{lo.month}月{lo.day}日"
+        if (lo, hi) == bucket_range("year", lo.year):
+            return f"{lo.year}年"
+        if (lo, hi) == bucket_range("month", lo.year * 100 + lo.month):
+            return f"{lo.year}年{lo.month}月"
+        return f"{lo.isoformat()} 至 {hi.isoformat()}"
+    if lo:
+        return f"{lo.isoformat()} 起"
+    if hi:
+        return f"{hi.isoformat()} 止"
+    return ""
 
 
 def step_label(step: DateStep) -> str:
@@ -82,6 +107,68 @@ class FacetView:
     expanded: bool = False
     failed: bool = False  # shown as FACET_UNAVAILABLE; the results stand
     trail: list[tuple[str, SearchRequest]] = field(default_factory=list)  # date: the way back up
+    level: str = ""  # date: the level of its values (year, month, day)
+
+    @property
+    def level_label(self) -> str:
+        return LEVEL_LABELS.get(self.level, "")
+
+    @property
+    def timeline(self) -> list[Bar]:
+        """The date facet's values as bars over time, with the empty years, months or
+        days between them drawn empty (a gap is news too), heights in BAR_STEPS."""
+        if not self.level or not self.values:
+            return []
+        tallest = max(v.count for v in self.values) or 1
+        by_day = {v.days[0]: v for v in self.values if v.days}
+        firsts = sorted(by_day)
+        slots = _slots(self.level, firsts[0], firsts[-1]) if firsts else []
+        if len(slots) > MAX_TIMELINE_SLOTS:
+            slots = firsts
+        bars = []
+        for day in slots:
+            v = by_day.get(day)
+            if v is None:
+                bars.append(Bar(date_label(self.level, _key(self.level, day)), 0, None, 0))
+            else:
+                height = max(1, -(-v.count * BAR_STEPS // tallest)) if v.count else 0
+                bars.append(Bar(v.label, v.count, v.request, height))
+        return bars
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One year, month or day of the timeline: its words, its count, the drill-down
+    (None for an empty slot: nothing to drill into) and its height class."""
+
+    label: str
+    count: int
+    request: SearchRequest | None
+    height: int
+
+
+def _key(level: str, day: date) -> int:
+    """The date facet's bucket key of the bucket starting on ``day``."""
+    if level == "year":
+        return day.year
+    if level == "month":
+        return day.year * 100 + day.month
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _slots(level: str, first: date, last: date) -> list[date]:
+    """The first days of every bucket from ``first`` to ``last`` (both bucket starts)."""
+    out = []
+    day = first
+    while day <= last and len(out) <= MAX_TIMELINE_SLOTS:
+        out.append(day)
+        if level == "year":
+            day = date(day.year + 1, 1, 1)
+        elif level == "month":
+            day = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+        else:
+            day = day + timedelta(days=1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -146,7 +233,15 @@ def _facet(facet: FacetResult) -> FacetView:
     values = [ValueView(v.value, label(v.value), v.count, v.selected, v.request, v.days) for v in facet.values]
     trail = [(step_label(s), s.request) for s in facet.trail]
     return FacetView(
-        facet.name, facet.kind, FACET_LABELS[facet.name], values, facet.has_more, facet.expanded, facet.failed, trail
+        facet.name,
+        facet.kind,
+        FACET_LABELS[facet.name],
+        values,
+        facet.has_more,
+        facet.expanded,
+        facet.failed,
+        trail,
+        facet.level,
     )
 
 
@@ -161,9 +256,14 @@ def facet_links(doc: StoredDoc) -> list[tuple[str, str, SearchRequest]]:
     return out
 
 
-def _chip(chip: Chip) -> ChipView:
+def _chip(chip: Chip, req: SearchRequest) -> ChipView:
+    """分类：路透 beside 标签：路透 (the facet's word tells them apart); a date range
+    worded as it reads (日期：2021年7月)."""
     label = FACET_LABELS[chip.facet]
-    return ChipView(chip.facet, f"{label}：{chip.value}", chip.value, chip.request)
+    value = chip.value
+    if FACET_BY_NAME[chip.facet].kind == "date":
+        value = range_label(req.date_from, req.date_to) or value
+    return ChipView(chip.facet, f"{label}：{value}", chip.value, chip.request)
 
 
 def present(result: SearchResult) -> ResultView:
@@ -171,6 +271,6 @@ def present(result: SearchResult) -> ResultView:
     return ResultView(
         result=result,
         facets={name: _facet(f) for name, f in result.facets.items()},
-        chips=[_chip(c) for c in result.chips],
+        chips=[_chip(c, result.request) for c in result.chips],
         relaxations=[RelaxationView(relaxation_label(r), r.request, r.total) for r in result.relaxations],
     )
