@@ -3,12 +3,24 @@ the JSON twin, htmx partials, escaping, bounds and security headers."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from bs4 import BeautifulSoup
 
 
 def soup(resp) -> BeautifulSoup:
     return BeautifulSoup(resp.get_data(as_text=True), "html.parser")
+
+
+def form_url(form, flip: str) -> str:
+    """The URL a facet's GET form submits (its hidden fields, then its ticked boxes)
+    once the box whose value is ``flip`` is flipped: what a browser sends on 应用."""
+    pairs = [(i["name"], i["value"]) for i in form.select("input[type=hidden]")]
+    for box in form.select("input[type=checkbox]"):
+        if box.has_attr("checked") != (box["value"] == flip):
+            pairs.append((box["name"], box["value"]))
+    return form["action"] + "?" + urlencode(pairs)
 
 
 def test_search_page_shows_results_with_highlights(client):
@@ -26,20 +38,20 @@ def test_search_page_shows_results_with_highlights(client):
 def test_empty_query_lists_newest_with_facets(client):
     page = soup(client.get("/"))
     assert page.select_one("#results-heading").get_text(strip=True).startswith("最新文章")
-    assert page.select("#facet-category ~ ul a.facet-value")
+    assert page.select("#facet-category ~ form .facet-value input[type=checkbox]")
     assert page.select("section.facet.date a.facet-value")
 
 
 def test_facet_links_toggle_and_keep_other_state(client):
     page = soup(client.get("/?q=经济&sort=newest"))
-    link = page.select_one("section.facet a.facet-value[aria-checked=false]")
-    href = link["href"]
+    box = page.select_one("section.facet form.facet-form input[type=checkbox]:not([checked])")
+    href = form_url(box.find_parent("form"), box["value"])
     assert "q=%E7%BB%8F%E6%B5%8E" in href and "sort=newest" in href
     selected = soup(client.get(href))
-    on = selected.select("a.facet-value[aria-checked=true]")
+    on = selected.select(".facet-value input[type=checkbox][checked]")
     assert len(on) == 1
-    off_href = on[0]["href"]
-    assert soup(client.get(off_href)).select("a.facet-value[aria-checked=true]") == []
+    off_href = form_url(on[0].find_parent("form"), on[0]["value"])
+    assert soup(client.get(off_href)).select(".facet-value input[type=checkbox][checked]") == []
 
 
 def test_htmx_gets_the_partial_and_history_restore_gets_the_page(client):
@@ -244,7 +256,7 @@ def test_site_filter_in_the_url_the_page_and_the_api(client):
     assert {(f["facet"], f["value"], f["label"]) for f in data["filters"]} == {("site", s, f"来源：{s}") for s in sites}
     assert {v["value"] for v in data["facets"]["site"] if v["selected"]} == sites
     page = soup(client.get("/?site=rfi.example"))
-    checked = page.select("section[aria-labelledby=facet-site] a.facet-value[aria-checked=true] .label")
+    checked = page.select("section[aria-labelledby=facet-site] .facet-value:has(input[checked]) .label")
     assert [a.get_text() for a in checked] == ["rfi.example"]
     assert [c.get_text(" ", strip=True) for c in page.select(".chips li a:not(.clear)")] == ["来源：rfi.example ×"]
 

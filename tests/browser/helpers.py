@@ -28,8 +28,10 @@ try:
 except ImportError:  # pragma: no cover - under CI, where the served fixture fails and says why
     Page = expect = None
 
-TAG_VALUES = "section[aria-labelledby=facet-tag] a.facet-value"
-CATEGORY_VALUES = "section[aria-labelledby=facet-category] a.facet-value"
+# A terms facet's values are labelled checkboxes (label.facet-value > input + .label);
+# the date facet's are drill-down links (a.facet-value > .label).
+TAG_VALUES = "section[aria-labelledby=facet-tag] .facet-value"
+CATEGORY_VALUES = "section[aria-labelledby=facet-category] .facet-value"
 DATE_VALUES = "section.facet.date ul a.facet-value"
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3}
@@ -54,7 +56,8 @@ def labels(page: Page, selector: str) -> list[str]:
 
 
 def checked(page: Page) -> list[str]:
-    return page.locator("a.facet-value[aria-checked=true] .label").all_inner_texts()
+    """The labels of the ticked facet values, in page order."""
+    return page.locator(".facet-value:has(input:checked) .label").all_inner_texts()
 
 
 def total(page: Page) -> int:
@@ -78,7 +81,10 @@ def snapshot(page: Page) -> dict:
 
 
 def facet_link(page: Page, selector: str, label: str):
-    return page.locator(selector).filter(has=page.locator(".label", has_text=re.compile(f"^{re.escape(label)}$")))
+    """The control of the value labelled ``label``: its checkbox (a terms facet; click it,
+    or expect it to_be_checked) or its link (the date facet)."""
+    value = page.locator(selector).filter(has=page.locator(".label", has_text=re.compile(f"^{re.escape(label)}$")))
+    return value.locator("input[type=checkbox]").or_(value.and_(page.locator("a")))
 
 
 def set_marker(page: Page) -> None:
