@@ -49,6 +49,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     caching.init_app(app)
     errors.init_app(app)
     app.register_blueprint(views.bp)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        """Pages name their icon (static/favicon.svg), but a browser showing a JSON answer
+        asks for /favicon.ico: the same icon, rather than a 404 in the reader's console."""
+        return app.send_static_file("favicon.svg")
+
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     # Pages without a search (errors) still render the search box, empty.

@@ -190,6 +190,7 @@ def test_no_operator_actions_are_routed_to_readers(app):
         "/api/suggest",
         "/healthz",
         "/static/<path:filename>",
+        "/favicon.ico",
     }
     assert all(r.methods <= {"GET", "HEAD", "OPTIONS"} for r in app.url_map.iter_rules())
 

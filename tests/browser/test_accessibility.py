@@ -181,3 +181,20 @@ def test_phone_layout_has_no_horizontal_scroll(open_tab):
         width, inner = page.evaluate(NO_HSCROLL)
         assert width <= inner + 1, f"{href}: page is {width}px wide on a {inner}px screen"
 
+
+# -- favicon ------------------------------------------------------------------------
+
+
+def test_favicon_on_pages_and_at_favicon_ico(tab: Tab):
+    """Pages name an SVG icon; a browser showing a JSON answer (no <link rel=icon>)
+    asks for /favicon.ico, which answers the same icon instead of a console 404."""
+    page = tab.page
+    page.goto("/?" + urlencode({"q": "经济"}))
+    href = page.locator("link[rel=icon]").get_attribute("href")
+    icon = page.request.get(href)
+    assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml"), (href, icon.status)
+    ico = page.request.get("/favicon.ico")
+    assert ico.ok and ico.headers["content-type"].startswith("image/svg+xml") and ico.body() == icon.body()
+    page.goto("/api/search?" + urlencode({"q": "经济"}))
+    page.wait_for_timeout(500)  # the browser's own request for /favicon.ico
+    assert not tab.console_errors, tab.console_errors
