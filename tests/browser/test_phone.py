@@ -156,6 +156,8 @@ def test_nothing_scrolls_sideways_at_320px(open_tab, long_site: Served):
         "/?" + urlencode({"q": "超长词语测试", "tag": LONG_TAG, "category": LONG_CATEGORY}) + "#filters",
         "/?" + urlencode({"tag": LONG_CJK_TAG, "more": "tag"}) + "#filters",
         f"/article/{LONG_ID}",
+        "/?" + urlencode({"q": LONG_TAG + " 不存在的词"}),  # zero results, with ways out
+        "/article/" + LONG_TAG * 2,  # no such article
     ]
     for url in pages:
         page.goto(url)
