@@ -155,6 +155,20 @@ def test_accessibility_axe(open_tab):
     assert not any(others.values()), f"axe found minor/moderate violations: {others}"
 
 
+def test_a_bad_parameter_marks_its_control(open_tab):
+    """A day that does not exist: the page answers with the rest (400), and the 从 date
+    control is marked invalid and described by the reason, for screen readers too."""
+    page = open_tab(bypass_csp=True).page
+    resp = page.goto("/?" + urlencode({"q": "经济", "from": "2021-13-45"}))
+    assert resp.status == 400
+    box = page.locator("form.range input[name=from]")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#" + box.get_attribute("aria-describedby"))).to_contain_text("2021-13-45")
+    expect(page.locator("form.range input[name=to]")).not_to_have_attribute("aria-invalid", "true")
+    if AXE_JS.exists():
+        assert _axe(page) == []
+
+
 # -- phone --------------------------------------------------------------------------
 
 
