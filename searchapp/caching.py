@@ -40,6 +40,7 @@ POLICY = {
     "views.api_suggest": SEARCH,
     "views.article": ARTICLE,
     "views.api_article": ARTICLE,
+    "favicon": "public, max-age=86400",  # not versioned: a day, then revalidated
 }
 # The request headers that choose between htmx's partial and the whole page.
 HTMX_VARY = ("HX-Request", "HX-History-Restore-Request")

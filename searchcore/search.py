@@ -126,19 +126,34 @@ class SearchRequest:
         return bool(self.filters or self.date_from or self.date_to)
 
     # -- URL state ------------------------------------------------------------
+    def _param_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The URL state in its one canonical order, grouped by what owns each part
+        (the query, each facet, the sort, the page, the facets shown in full)."""
+        groups: list[tuple[str, list[tuple[str, str]]]] = [("q", [("q", self.q)] if self.q else [])]
+        groups += [(f.name, f.params(self)) for f in FACETS]
+        groups.append(("sort", [("sort", self.sort)] if self.sort else []))
+        groups.append(("page", [("page", str(self.page))] if self.page > 1 else []))
+        groups.append(("more", [("more", m) for m in self.more]))
+        return groups
+
     def to_params(self) -> list[tuple[str, str]]:
         """Query parameters in a stable order; defaults are left out."""
-        params: list[tuple[str, str]] = []
-        if self.q:
-            params.append(("q", self.q))
-        for f in FACETS:
-            params += f.params(self)
-        if self.sort:
-            params.append(("sort", self.sort))
-        if self.page > 1:
-            params.append(("page", str(self.page)))
-        params.extend(("more", m) for m in self.more)
-        return params
+        return [p for _, params in self._param_groups() for p in params]
+
+    def params_around(self, owner: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """The state without ``owner``'s parameters (a facet's name, or ``q``) and
+        the page, split where they stand: a form puts its own controls between the
+        two halves, so the URL it submits is the canonical one a link would be (one
+        spelling per state, for caches and history)."""
+        before: list[tuple[str, str]] = []
+        after: list[tuple[str, str]] = []
+        side = before
+        for name, params in self._param_groups():
+            if name == owner:
+                side = after
+            elif name != "page":
+                side += params
+        return before, after
 
     def with_(self, **changes: Any) -> SearchRequest:
         """A new state; any change other than the page goes back to page 1."""

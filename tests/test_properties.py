@@ -13,7 +13,7 @@ from searchcore.analysis import normalize, parse_query
 from searchcore.highlight import build_matcher, mark
 from searchcore.posts import Rejected, parse_post
 from searchcore.sanitize import sanitize_html
-from searchcore.search import TERMS_FACETS, RequestError, SearchRequest
+from searchcore.search import FACETS, TERMS_FACETS, RequestError, SearchRequest
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 values = st.lists(text.map(str.strip).filter(bool), max_size=4, unique=True)
@@ -49,6 +49,17 @@ class Args(dict):
 @given(requests())
 def test_request_round_trips_through_the_url(req):
     assert SearchRequest.from_args(Args(req.to_params())) == req
+
+
+@given(requests(), st.sampled_from(["q", *(f.name for f in FACETS)]))
+def test_a_forms_hidden_halves_keep_the_canonical_order(req, owner):
+    """A facet's form puts its own controls between params_around's two halves: what
+    it submits, with the reader's choice in the middle, is the URL a link would be."""
+    from searchcore.facets import FACET_BY_NAME
+
+    before, after = req.params_around(owner)
+    own = [("q", req.q)] if owner == "q" and req.q else [] if owner == "q" else FACET_BY_NAME[owner].params(req)
+    assert before + own + after == [p for p in req.to_params() if p[0] != "page"]
 
 
 @given(

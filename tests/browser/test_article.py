@@ -35,7 +35,7 @@ def test_open_article_from_results(tab: Tab, served: Served):
     # a tag on the article leads to a search filtered by it
     page.locator("article .meta a.tag").first.click()
     page.wait_for_url(lambda u: "tag=" in u)
-    expect(page.locator("a.facet-value[aria-checked=true]")).to_have_count(1)
+    expect(page.locator(".facet-value input:checked")).to_have_count(1)
     assert not tab.dialogs and not tab.page_errors
 
 

@@ -156,3 +156,24 @@ def test_the_source_link_fits_a_small_phone(open_tab, site: Served):
     assert link.get_attribute("href") == link.get_attribute("title") == PARIS_URL
     width, inner = page.evaluate(NO_HSCROLL)
     assert width <= inner + 1, f"the article is {width}px wide on a {inner}px screen"
+
+
+def test_a_refused_request_through_htmx_is_shown_in_place(reader: Tab):
+    """A 400 (a parameter the page could not read) is answered with the query,
+    filters and results kept and the reason shown: htmx must swap it in rather than
+    leave the page as it was with nothing said (htmx 2 swaps no 4xx by default)."""
+    page = reader.page
+    page.goto("/?" + urlencode({"q": "经济"}))
+    expect(page.locator(".hit").first).to_be_visible()
+    # A state no link of ours makes, riding along with a reader's tick: page=abc.
+    page.evaluate(
+        """() => { const f = document.querySelector('section.facet form.facet-form');
+                   const i = document.createElement('input'); i.type = 'hidden'; i.name = 'page'; i.value = 'abc';
+                   f.appendChild(i); }"""
+    )
+    box = page.locator("section.facet form.facet-form input[type=checkbox]").first
+    box.check()
+    expect(page.locator("#main .error[role=alert]")).to_contain_text("页码")
+    expect(page.locator(".hit").first).to_be_visible()
+    assert params(page).get("q") == ["经济"] and "abc" in params(page).get("page", [])
+    assert page.input_value("#q") == "经济"
