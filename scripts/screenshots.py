@@ -6,9 +6,12 @@ if it is not there yet, indexes it into the embedded engine (tantivy; incrementa
 so a second run is quick), serves the app on a free local port and saves:
 
   search-facets.png   a query with one tag and one category selected (1280x900)
+  site-facet.png      a query with two source sites selected (来源), the facets in view (1280x1400)
   zero-results.png    a search that finds nothing, with its ways out (1280x900)
-  phone.png           the search page on a phone (390x844, mobile)
+  phone.png           the search page on a phone, a tag chosen: chips, timeline (390x844, mobile)
+  phone-filters.png   the same with its 筛选 panel open
   article.png         an article page (1280x900)
+  article-phone.png   an article page on a phone
 
 Needs Debian's chromium (never ``playwright install``) and a CJK font such as
 Debian's fonts-noto-cjk, without which Chinese text is drawn as empty boxes.
@@ -153,15 +156,27 @@ def take(browser, base_url: str, out: Path, query: str) -> list[Path]:
     tag, category = pick_filters(page, query)
 
     # Choose the filters the way a reader does: clicking facets (htmx swaps #main).
-    page.locator("section[aria-labelledby=facet-tag] a.facet-value", has_text=tag).first.click()
+    page.locator("section[aria-labelledby=facet-tag] label.facet-value", has_text=tag).first.locator("input").check()
     page.wait_for_url(lambda u: "tag=" in u)
-    page.locator("section[aria-labelledby=facet-category] a.facet-value", has_text=category).first.click()
+    page.locator("section[aria-labelledby=facet-category] label.facet-value", has_text=category).first.locator("input").check()
     page.wait_for_url(lambda u: "category=" in u)
-    page.locator("a.facet-value[aria-checked=true]").nth(1).wait_for()
+    page.locator(".facet-value input:checked").nth(1).wait_for()
     # htmx scrolls #main into view after a boosted click; show the page from its top
     page.evaluate("window.scrollTo(0, 0)")
     page.mouse.move(0, 0)
     save(page, "search-facets.png")
+
+    # The 来源 facet: two sites chosen by clicking, as a reader would.
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    page.goto("/?" + urlencode({"q": query}))
+    section = page.locator("section[aria-labelledby=facet-site]")
+    for n in (1, 2):
+        section.locator("input[type=checkbox]:not(:checked)").first.check()
+        page.locator("section[aria-labelledby=facet-site] input:checked").nth(n - 1).wait_for()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.mouse.move(0, 0)
+    save(page, "site-facet.png")
+    page.set_viewport_size(DESKTOP["viewport"])
 
     page.goto("/?" + urlencode({"q": f"{query} zzzz不存在的词", "tag": tag}))
     save(page, "zero-results.png")
@@ -176,6 +191,13 @@ def take(browser, base_url: str, out: Path, query: str) -> list[Path]:
     page = ctx.new_page()
     page.goto("/?" + urlencode({"q": query, "tag": tag}))
     save(page, "phone.png")
+    page.locator(".filters-toggle").first.click()
+    page.locator("#filters input[type=checkbox]").first.wait_for()
+    save(page, "phone-filters.png")
+    page.goto("/?" + urlencode({"q": query}))
+    with page.expect_navigation():
+        page.locator(".hit h2 a").first.click()
+    save(page, "article-phone.png")
     ctx.close()
     return saved
 
