@@ -159,3 +159,19 @@ def test_htmx_works_under_the_csp(tab: Tab):
     assert csp_console == [], csp_console
     assert page.evaluate("window.__csp") == []
     assert not tab.page_errors
+
+
+@pytest.mark.parametrize("typed", ["經濟", "经济"])
+def test_suggestions_offered_while_typing_contain_the_typed_text(tab: Tab, typed: str):
+    """The search box's suggestions (the datalist htmx fills while typing) all
+    contain what was typed, in either script: 經濟 and 经济 are one text."""
+    from searchcore.analysis import normalize
+
+    page = tab.page
+    page.goto("/")
+    with page.expect_response(lambda r: urlparse(r.url).path == "/suggest"):
+        page.locator("#q").fill(typed)
+    options = page.locator("#suggestions option")
+    expect(options.first).to_be_attached()
+    values = [options.nth(i).get_attribute("value") or "" for i in range(options.count())]
+    assert values and all("经济" in normalize(v) for v in values), values
