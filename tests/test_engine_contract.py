@@ -394,3 +394,75 @@ def test_a_count_the_engine_refuses_costs_its_facets_not_the_search(indexed):
     assert res.total == good.total > 0
     assert [h.doc.id for h in res.hits] == [h.doc.id for h in good.hits]
     assert engine.search(q).facets == good.facets  # nothing of the failure was cached
+
+
+# -- exact before scattered (issue 14) ----------------------------------------------
+
+# (id, title, date, body): eight articles with 新冠疫苗 as typed, two whose headline
+# has its words (新冠 … 疫苗), and three with both words only far apart in the body.
+_EXACT = [
+    (f"exact-{i}", f"卫生部门通报第{i}批新冠疫苗接种进展", f"2023-0{i + 1}-10", "新冠疫苗接种工作有序推进。") for i in range(8)
+]
+_TITLE_WORDS = [
+    ("title-words-0", "新冠变异株出现 疫苗研发加速", "2024-05-01", "研究人员说，新的变异株传播更快。"),
+    ("title-words-1", "疫苗专家：新冠后遗症需要关注", "2024-06-01", "专家建议加强随访。"),
+]
+_FILLER = "交通运行平稳。" * 40 + "宠物疫苗门诊开放预约。"  # 疫苗 far from 新冠
+_SCATTERED = [
+    (f"scattered-{i}", f"城市交通周报第{i}期", f"2024-07-0{i + 1}", "本周地铁客流回升，新冠相关防控措施已经调整。" + _FILLER)
+    for i in range(3)
+]
+
+
+@pytest.fixture(scope="module")
+def precision():
+    """A small index of the articles above, per engine, built on first use."""
+    from .conftest import drop_es_indices
+
+    results: dict = {}
+    yield results  # filled lazily per engine by _precision_searcher
+    for s, engine in results.values():
+        engine.close()
+        drop_es_indices(s)
+
+
+def _precision_searcher(precision, engine_name, tmp_path_factory):
+    from indexer.pipeline import run
+    from searchcore.engines import open_engine
+
+    from .conftest import make_settings, require_engine
+
+    require_engine(engine_name)
+    if engine_name not in precision:
+        folder = tmp_path_factory.mktemp("precision") / "posts"
+        folder.mkdir()
+        for doc_id, title, day, body in _EXACT + _TITLE_WORDS + _SCATTERED:
+            (folder / f"{doc_id}.md").write_text(
+                f"---\ntitle: \"{title}\"\ndate: {day} 10:00:00 +0800\ncategories: health\n---\n<p>{body}</p>\n", encoding="utf-8"
+            )
+        s = make_settings(engine_name, tmp_path_factory.mktemp("precision-idx") / "data").with_(page_size=4)
+        assert run(s, folder).indexed == len(_EXACT + _TITLE_WORDS + _SCATTERED)
+        precision[engine_name] = (s, open_engine(s))
+    s, engine = precision[engine_name]
+    return Searcher(engine, s)
+
+
+@pytest.mark.parametrize("engine_name", ["tantivy", "elasticsearch"])
+def test_an_unspaced_query_finds_the_string_and_headlines_not_scattered_words(precision, engine_name, tmp_path_factory):
+    """新冠疫苗 typed without spaces: the articles containing it as typed, then those
+    whose headline has its words; never an article that only has 新冠 in one
+    paragraph and 疫苗 in another. Exact matches come first on every page of the
+    relevance order, and the total and the facet counts say the same thing."""
+    searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
+    exact = {a[0] for a in _EXACT}
+    title_words = {a[0] for a in _TITLE_WORDS}
+    pages = [searcher.search(SearchRequest(q="新冠疫苗", page=p)) for p in (1, 2, 3)]
+    assert {r.total for r in pages} == {len(exact) + len(title_words)}
+    ranked = [h.id for r in pages for h in r.hits]
+    assert ranked[: len(exact)] and set(ranked[: len(exact)]) == exact  # exact first, across pages
+    assert set(ranked[len(exact) :]) == title_words
+    assert not any(i.startswith("scattered") for i in ranked)
+    counts = {v.value: v.count for v in pages[0].facets["category"].values}
+    assert counts == {"health": len(exact) + len(title_words)}
+    # spaced, the words are two terms: each anywhere, as typed; the scattered articles match
+    assert searcher.search(SearchRequest(q="新冠 疫苗")).total == len(exact) + len(title_words) + len(_SCATTERED)

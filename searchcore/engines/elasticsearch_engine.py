@@ -25,7 +25,7 @@ from elasticsearch.helpers import streaming_bulk
 from ..config import Settings
 from ..fields import DATE, FIELDS, HIT_FIELDS, RECENCY, STORED, Field, StoredDoc, is_current_schema
 from ..model import IndexedArticle
-from ..query import AnyValue, Bool, Clause, DateRange, MatchAll, Tokens, filtered
+from ..query import AnyValue, Bool, Clause, Constant, DateRange, MatchAll, Tokens, filtered
 from .base import EngineError, EngineHit, EngineQuery, EngineResult, EngineUnavailable, IndexMissing
 from .common import outdated, physical_name
 
@@ -284,6 +284,8 @@ class ElasticsearchEngine:
             return {"range": {c.field: rng}}
         if isinstance(c, MatchAll):
             return {"match_all": {}}
+        if isinstance(c, Constant):
+            return {"constant_score": {"filter": cls._translate(c.clause), "boost": c.score}}
         return cls._bool(c)
 
     @classmethod

@@ -30,7 +30,7 @@ from ..config import Settings
 from ..fields import DATE, FIELDS, RECENCY, STORED, Field, StoredDoc, is_current_schema
 from ..highlight import WINDOW_CHARS
 from ..model import IndexedArticle
-from ..query import AnyValue, Bool, Clause, DateRange, Filter, MatchAll, Tokens, filtered
+from ..query import AnyValue, Bool, Clause, Constant, DateRange, Filter, MatchAll, Tokens, filtered
 from .base import Count, EngineError, EngineHit, EngineQuery, EngineResult, EngineUnavailable, IndexMissing
 from .common import outdated, physical_name
 
@@ -441,6 +441,8 @@ class TantivyEngine:
             return self._date_range(c.lo, c.hi, c.field)
         if isinstance(c, MatchAll):
             return Q.all_query()
+        if isinstance(c, Constant):
+            return Q.const_score_query(self._translate(c.clause), c.score)
         return self._bool(c)
 
     def _bool(self, c: Bool) -> tantivy.Query:
@@ -506,6 +508,8 @@ class TantivyEngine:
         if isinstance(c, Tokens):
             cost = PHRASE_VISIT_COST if c.phrase else 1
             return cost * min(searcher.doc_freq(c.field, t) for t in c.tokens)
+        if isinstance(c, Constant):
+            return self._visits(searcher, c.clause)
         if isinstance(c, Bool):
             if c.must:
                 return min(self._visits(searcher, x) for x in c.must)
