@@ -268,9 +268,15 @@ class Model:
         hide = self.hidden_blocks(bs, article.title, outlet)
         kept = [b.text for b, h in zip(bs, hide, strict=True) if not h]
         # Snippets never repeat the headline, learned or not: the hit shows it above.
-        headline = bool(kept) and norm(kept[0]) in {norm(article.title), norm(title)}
-        if headline:
-            kept = kept[1:]
+        # Some outlets repeat it twice (a link, then a heading) or run a date on
+        # after it in the same line (BBC: "标题 2020年12月4日").
+        heads = {norm(article.title), norm(title)}
+        headline = False
+        while kept and norm(kept[0]) in heads:
+            kept, headline = kept[1:], True
+        for head in (article.title, title):
+            if kept and len(kept[0]) > len(head) and kept[0].startswith(head):
+                kept[0], headline = kept[0][len(head) :].strip(), True
         hidden = [s for b, h in zip(bs, hide, strict=True) if h for s in b.spans]
         lines = [b.text for b, h in zip(bs, hide, strict=True) if h]
         # Nothing left out: the parser's text as it is (its line breaks, nothing lost).
@@ -360,18 +366,25 @@ def without_spans(body_html: str, spans: Iterable[tuple[int, int]]) -> str:
     line is empty elements, which show nothing (empty links are removed)."""
     out: list[str] = []
     pos = 0
+    hidden_before = False  # the previous span ended right before this gap
     for start, end in sorted(spans):
         if start < pos or end > len(body_html):
             continue  # not spans of this HTML (an index of another version): leave it whole
-        out.append(body_html[pos:start])
-        pos = end
-    out.append(body_html[pos:])
+        gap = body_html[pos:start]
+        # line breaks between two hidden lines would leave blank lines: void, so
+        # dropping them keeps the HTML well-formed
+        out.append(_BREAK.sub("", gap) if hidden_before and _ONLY_TAGS.fullmatch(gap) else gap)
+        pos, hidden_before = end, True
+    rest = body_html[pos:]
+    out.append(_BREAK.sub("", rest) if hidden_before and _ONLY_TAGS.fullmatch(rest) else rest)
     # a link whose text was hidden is dropped whole: an empty link is a trap for
     # keyboards and screen readers (it has no name)
     return _EMPTY_LINK.sub("", "".join(out))
 
 
 _EMPTY_LINK = re.compile(r"<a\b[^>]*>(?:\s|<br>)*</a>")
+_BREAK = re.compile(r"<br\s*/?>")
+_ONLY_TAGS = re.compile(r"(?:\s|<[^>]*>)*")
 
 
 EMPTY_MODEL = Model()  # nothing learned: only the headline a body starts with leaves the snippet text

@@ -246,3 +246,9 @@ def test_an_update_applies_the_stored_model_and_a_new_model_needs_a_reindex(tmp_
     model_file.write_text(bp.Model().to_json(), encoding="utf-8")  # as if another model had been learned
     out = CliRunner().invoke(main, ["--data-dir", str(s.data_dir), "--index", s.index, "status"]).output
     assert "REINDEX NEEDED" in out
+
+
+def test_a_headline_repeated_twice_or_followed_by_a_date_leaves_the_snippet():
+    body = "[巴黎书店](https://b.example/1)\n\n## 巴黎书店\n\n巴黎书店 2020年12月4日\n\n正文。"
+    post = _post("巴黎书店", "乙台", body, 1)
+    assert bp.EMPTY_MODEL.apply(parse_post(post.encode(), "2024-03-01-b.md")).text == "2020年12月4日\n正文。"
