@@ -363,7 +363,7 @@ class IndexRun:
         if not self.todo_count:
             return None
         stride = max(1, -(-self.todo_count // LEARN_MAX_FILES))
-        pool = self._pool(min(self.todo_count, LEARN_MAX_FILES), None)
+        pool = self._pool(min(self.todo_count, LEARN_MAX_FILES), None, analyse=False)
         try:
             todo = itertools.islice(self.manifest.iter_todo(), 0, None, stride)
             samples = [Sample.of(o.article.article) for o in pool.outcomes(todo) if o.article is not None]
@@ -379,12 +379,13 @@ class IndexRun:
 
     # -- start -----------------------------------------------------------------------
 
-    def _pool(self, files: int, model: Model | None) -> Pool:
+    def _pool(self, files: int, model: Model | None, analyse: bool = True) -> Pool:
         workers = max(1, min(self.opts.workers or os.cpu_count() or 1, files))
         chunk = max(1, min(64, files // (workers * 8)))
         user_dict = str(self.settings.user_dict) if self.settings.user_dict else None
         o = self.opts
-        return Pool(workers, chunk, o.file_timeout, o.max_bytes, _root_of(self.source), o.follow_symlinks, user_dict, model)
+        root = _root_of(self.source)
+        return Pool(workers, chunk, o.file_timeout, o.max_bytes, root, o.follow_symlinks, user_dict, model, analyse)
 
     def start(self) -> None:
         """Start the worker pool (if there is work) and then open the writer."""

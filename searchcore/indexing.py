@@ -64,18 +64,21 @@ def process_file(
     root: str | None = None,
     follow_symlinks: bool = False,
     model: Model | None = None,
+    analyse: bool = True,
 ) -> FileOutcome:
     """Everything the indexer does to one file before the engine sees it.
 
     ``root`` (the resolved posts folder) and ``follow_symlinks`` decide whether a
     file outside the folder may be read; see ``searchcore.files``. ``model`` is
-    the boilerplate learned for this run (``searchcore.boilerplate``).
+    the boilerplate learned for this run (``searchcore.boilerplate``). Without
+    ``analyse`` the article comes without token streams: learning the boilerplate
+    reads posts but indexes none, and analysis is most of a file's cost.
     """
     out = FileOutcome(relpath=relpath, size=size, mtime_ns=mtime_ns)
     try:
         raw, article = read_post(path, relpath, max_bytes, root=root, follow_symlinks=follow_symlinks)
         out.file_hash = hashlib.blake2b(raw, digest_size=16).hexdigest()
-        out.article = index_article(article, model)
+        out.article = index_article(article, model) if analyse else IndexedArticle(article, "", "", "", "")
         out.warnings = tuple(article.warnings)
     except Rejected as exc:
         out.kind, out.reason = exc.kind, exc.reason
