@@ -251,12 +251,13 @@ class Model:
         if o is None:
             return hide
         heads = {norm(title), norm(self.clean_title(title, outlet))}
+        in_block = False  # inside a related-links block: its links are hidden too
         for i, b in enumerate(bs):
             key = b.key
-            if key in o.tails:
-                hide[i:] = [True] * (len(bs) - i)
-                break
-            if key in o.lines or (i == 0 and o.headline and key in heads):
+            # A block ends at the first line that is neither a link nor learned: an
+            # article that goes on after the marker keeps its text.
+            in_block = key in o.tails or (in_block and (b.links_only or key in o.lines))
+            if in_block or key in o.lines or (i == 0 and o.headline and key in heads):
                 hide[i] = True
         return hide
 

@@ -252,3 +252,10 @@ def test_a_headline_repeated_twice_or_followed_by_a_date_leaves_the_snippet():
     body = "[巴黎书店](https://b.example/1)\n\n## 巴黎书店\n\n巴黎书店 2020年12月4日\n\n正文。"
     post = _post("巴黎书店", "乙台", body, 1)
     assert bp.EMPTY_MODEL.apply(parse_post(post.encode(), "2024-03-01-b.md")).text == "2020年12月4日\n正文。"
+
+
+def test_a_related_links_block_ends_where_the_article_goes_on(outlets):
+    model = bp.learn(articles(outlets))
+    body = "正文开始。\n\n相关报道\n\n[某个链接](https://ex.example/z)\n\n正文继续，这不是链接。"
+    c = model.apply(parse_post(_post("新闻" + SUFFIX, OUTLET, body, 2).encode(), "2024-03-02-z.md"))
+    assert c.text == "正文开始。\n正文继续，这不是链接。" and c.hidden_lines == ["相关报道", "某个链接"]
