@@ -154,6 +154,11 @@ def load_model(path: Path) -> Model | None:
         return None
 
 
+# A file that overran its time budget or killed its worker while the boilerplate
+# was learned is rejected as it was then, not read a second time: a hostile file
+# costs a run its budget once.
+LEARN_FINAL_KINDS = frozenset({"timeout", "crashed"})
+
 # Rejections that depend on the options or on the moment rather than on the file
 # alone: an unchanged file rejected for one of these is looked at again on the
 # next run (a larger --max-bytes or --file-timeout, --follow-symlinks, a machine
@@ -255,6 +260,7 @@ class IndexRun:
         self.live_model = model_path(settings.data_dir, self.engine.name, settings.index)
         self.model_file = self.live_model if not rebuild else self.mpath.with_name(self.mpath.stem + ".boilerplate.json")
         self.model: Model | None = None
+        self.failed_early: dict[str, FileOutcome] = {}  # see LEARN_FINAL_KINDS
         self.pool: Pool | None = None
         self.writer: IndexWriter | None = None
         self.live = False  # the run's writes are live (closed or published)
@@ -366,7 +372,12 @@ class IndexRun:
         pool = self._pool(min(self.todo_count, LEARN_MAX_FILES), None, analyse=False)
         try:
             todo = itertools.islice(self.manifest.iter_todo(), 0, None, stride)
-            samples = [Sample.of(o.article.article) for o in pool.outcomes(todo) if o.article is not None]
+            samples = []
+            for o in pool.outcomes(todo):
+                if o.article is not None:
+                    samples.append(Sample.of(o.article.article))
+                elif o.kind in LEARN_FINAL_KINDS:
+                    self.failed_early[o.relpath] = o
             self.report.learned_from = len(samples)
             self.model = learn_boilerplate(samples)
         finally:
@@ -402,9 +413,10 @@ class IndexRun:
         """Start, then process every planned file in the pool and write the results
         in batches of ``batch_size``; the last write commits."""
         self.start()
-        outcomes = self.pool.outcomes(self.manifest.iter_todo()) if self.pool is not None else iter(())
+        todo = (t for t in self.manifest.iter_todo() if t[1] not in self.failed_early)
+        outcomes = self.pool.outcomes(todo) if self.pool is not None else iter(())
         batch: list[FileOutcome] = []
-        for o in outcomes:
+        for o in itertools.chain(self.failed_early.values(), outcomes):
             self.done += 1
             if self.progress:
                 self.progress(self.done, self.todo_count)
