@@ -50,7 +50,8 @@ def index_article(article: Article, model: Model | None = None) -> IndexedArticl
         title_pairs=pair_stream(title_chars),
         body_pairs=pair_stream(body_chars),
         day=shanghai_day(article.date),
-        clean_text=cleaned.text,
+        # empty when nothing was left out: the article's own text is meant (search_text)
+        clean_text=cleaned.text if cleaned.text != article.body_text else "",
         boilerplate=cleaned.to_json(),
     )
 
