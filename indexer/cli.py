@@ -234,7 +234,26 @@ def status(ctx) -> None:
             )
         else:
             click.echo("last run:  never")
+        _echo_boilerplate(info["boilerplate"])
     ctx.exit(0 if info["healthy"] else EXIT_FAILED)
+
+
+def _echo_boilerplate(bp: dict) -> None:
+    """What was learned per outlet (``searchcore.boilerplate``), as status prints it."""
+    if not bp["model"]:
+        click.echo("boilerplate: none learned (the next `indexer reindex` learns it)")
+        return
+    state = "REINDEX NEEDED: the index was built with another model" if bp["reindex_needed"] else "the index uses it"
+    click.echo(f"boilerplate: model {bp['model']} ({state}); a line or affix in >= {bp['share']:.0%} "
+               f"and >= {bp['min_posts']} of an outlet's posts")
+    for name, o in bp["outlets"].items():
+        items = len(o["lines"]) + len(o["related_blocks"]) + len(o["prefixes"]) + len(o["suffixes"])
+        head = f", headline as first line in {o['headline_first_line']}" if o["headline_first_line"] else ""
+        click.echo(f"  {shown(name) or '(no category)'}: {o['posts']} posts sampled, {items} items learned{head}")
+        for kind, label in (("prefixes", "title prefix"), ("suffixes", "title suffix"), ("lines", "line"),
+                            ("related_blocks", "starts a related-links block")):
+            for text in o[kind]:
+                click.echo(f"    {label}: {shown(text[:100])}")
 
 
 def _facet_options(fn):

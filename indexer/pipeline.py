@@ -11,6 +11,7 @@ One run is an ``IndexRun`` in named steps (plan, start, process, write, finish);
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -22,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from searchcore.analysis import load_user_dict
+from searchcore.boilerplate import Model, Sample
+from searchcore.boilerplate import learn as learn_boilerplate
 from searchcore.config import Settings
 from searchcore.engines import Engine, open_engine
 from searchcore.engines.base import IndexWriter
@@ -71,6 +74,8 @@ class RunReport:
     rejections: list[Rejection] = field(default_factory=list)
     warnings: list[FileWarning] = field(default_factory=list)
     documents: int = 0
+    boilerplate: str = ""  # the hash of the boilerplate model the run applied ("": none)
+    learned_from: int = 0  # posts the run learned it from (0: it used the stored model)
 
     @property
     def rate(self) -> float:
@@ -127,6 +132,32 @@ class Options:
     file_timeout: float = 10.0  # seconds one file may take in a worker; 0 = no limit
     follow_symlinks: bool = False  # read links to files outside the posts folder
 
+
+# Files read to learn each outlet's boilerplate before a run (searchcore.boilerplate):
+# a stride sample of the files to process, so a million posts cost 20,000 reads.
+LEARN_MAX_FILES = 20_000
+
+
+def model_path(data_dir: Path, engine: str, alias: str, suffix: str = "") -> Path:
+    """Where the boilerplate model an index was built with is kept: next to its manifest."""
+    return Path(data_dir) / "state" / f"{engine}-{alias}{suffix}.boilerplate.json"
+
+
+def load_model(path: Path) -> Model | None:
+    """The stored model, or None (none yet, unreadable, or of another version: the
+    next ``reindex`` learns one)."""
+    try:
+        return Model.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("boilerplate model %s unusable (%s): reindex to learn it again", path, exc)
+        return None
+
+
+# A file that overran its time budget or killed its worker while the boilerplate
+# was learned is rejected as it was then, not read a second time: a hostile file
+# costs a run its budget once.
+LEARN_FINAL_KINDS = frozenset({"timeout", "crashed"})
 
 # Rejections that depend on the options or on the moment rather than on the file
 # alone: an unchanged file rejected for one of these is looked at again on the
@@ -226,6 +257,10 @@ class IndexRun:
         else:
             self.mpath = self.live_manifest
         self.manifest = Manifest(self.mpath)
+        self.live_model = model_path(settings.data_dir, self.engine.name, settings.index)
+        self.model_file = self.live_model if not rebuild else self.mpath.with_name(self.mpath.stem + ".boilerplate.json")
+        self.model: Model | None = None
+        self.failed_early: dict[str, FileOutcome] = {}  # see LEARN_FINAL_KINDS
         self.pool: Pool | None = None
         self.writer: IndexWriter | None = None
         self.live = False  # the run's writes are live (closed or published)
@@ -313,17 +348,61 @@ class IndexRun:
         else:
             self.report.warnings.extend(FileWarning(rel, m) for m in _load_warnings(e.warnings))
 
+    # -- learn -----------------------------------------------------------------------
+
+    def learn(self) -> Model | None:
+        """The outlets' boilerplate this run applies (``searchcore.boilerplate``).
+
+        A rebuild learns it afresh; so does the first run into an empty index. Any
+        other run applies the model the index was built with, so old and new
+        articles are cleaned alike (a new outlet is learned by the next
+        ``reindex``; ``status`` says so). Learning reads a bounded stride sample of
+        the files to process through worker processes, with the same limits and
+        time budget as indexing, and keeps a few line keys per post.
+        """
+        load_user_dict(self.settings.user_dict)
+        if not self.rebuild:
+            self.model = load_model(self.live_model)
+            if self.model is not None or self.manifest.counts().get("indexed"):
+                self.report.boilerplate = self.model.hash if self.model else ""
+                return self.model
+        if not self.todo_count:
+            return None
+        stride = max(1, -(-self.todo_count // LEARN_MAX_FILES))
+        pool = self._pool(min(self.todo_count, LEARN_MAX_FILES), None, analyse=False)
+        try:
+            todo = itertools.islice(self.manifest.iter_todo(), 0, None, stride)
+            samples = []
+            for o in pool.outcomes(todo):
+                if o.article is not None:
+                    samples.append(Sample.of(o.article.article))
+                elif o.kind in LEARN_FINAL_KINDS:
+                    self.failed_early[o.relpath] = o
+            self.report.learned_from = len(samples)
+            self.model = learn_boilerplate(samples)
+        finally:
+            pool.close()
+        self.model_file.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.model_file, self.model.to_json())
+        self.report.boilerplate = self.model.hash
+        log.info("learned boilerplate %s from %d posts", self.model.hash, self.report.learned_from)
+        return self.model
+
     # -- start -----------------------------------------------------------------------
+
+    def _pool(self, files: int, model: Model | None, analyse: bool = True) -> Pool:
+        workers = max(1, min(self.opts.workers or os.cpu_count() or 1, files))
+        chunk = max(1, min(64, files // (workers * 8)))
+        user_dict = str(self.settings.user_dict) if self.settings.user_dict else None
+        o = self.opts
+        root = _root_of(self.source)
+        return Pool(workers, chunk, o.file_timeout, o.max_bytes, root, o.follow_symlinks, user_dict, model, analyse)
 
     def start(self) -> None:
         """Start the worker pool (if there is work) and then open the writer."""
         load_user_dict(self.settings.user_dict)  # once, here: the spawner and its workers inherit it
         if self.todo_count:  # before the writer exists: see the worker processes section
-            workers = max(1, min(self.opts.workers or os.cpu_count() or 1, self.todo_count))
-            chunk = max(1, min(64, self.todo_count // (workers * 8)))
-            user_dict = str(self.settings.user_dict) if self.settings.user_dict else None
-            o = self.opts
-            self.pool = Pool(workers, chunk, o.file_timeout, o.max_bytes, _root_of(self.source), o.follow_symlinks, user_dict)
+            self.pool = self._pool(self.todo_count, self.model)
         self.writer = self.engine.writer(rebuild=self.rebuild)
         if not self.rebuild:  # before any write: a crash must not make the next run distrust this manifest
             self.manifest.set_meta("physical", self.engine.physical_index() or "")
@@ -334,9 +413,10 @@ class IndexRun:
         """Start, then process every planned file in the pool and write the results
         in batches of ``batch_size``; the last write commits."""
         self.start()
-        outcomes = self.pool.outcomes(self.manifest.iter_todo()) if self.pool is not None else iter(())
+        todo = (t for t in self.manifest.iter_todo() if t[1] not in self.failed_early)
+        outcomes = self.pool.outcomes(todo) if self.pool is not None else iter(())
         batch: list[FileOutcome] = []
-        for o in outcomes:
+        for o in itertools.chain(self.failed_early.values(), outcomes):
             self.done += 1
             if self.progress:
                 self.progress(self.done, self.todo_count)
@@ -451,6 +531,7 @@ class IndexRun:
         self.live = True
         self.report.index = self.engine.physical_index()
         self.manifest.set_meta("physical", self.report.index or "")
+        self.manifest.set_meta("boilerplate", self.report.boilerplate)
         self.close()
         self.report.rejected = len(self.report.rejections)
         self.report.seconds = time.perf_counter() - self.t0
@@ -481,6 +562,11 @@ class IndexRun:
                 replace_manifest(self.mpath, self.live_manifest)
             else:
                 self.mpath.unlink(missing_ok=True)
+        if self.rebuild and self.model_file.exists():  # the model goes live with its index
+            if self.live:
+                os.replace(self.model_file, self.live_model)
+            else:
+                self.model_file.unlink(missing_ok=True)
 
 
 def run(
@@ -495,6 +581,7 @@ def run(
     with IndexRun(settings, source, rebuild, opts, progress, engine) as job:
         job.plan()
         if not job.opts.dry_run:
+            job.learn()
             job.process()
             job.finish()
     return job.report
@@ -577,10 +664,13 @@ def status(settings: Settings, engine: Engine | None = None) -> dict:
     health = engine.health()
     mpath = manifest_path(settings.data_dir, engine.name, settings.index)
     counts: dict[str, int] = {}
+    built_with = None
     if mpath.exists():
         m = Manifest(mpath)
         counts = m.counts()
+        built_with = m.get_meta("boilerplate")
         m.close()
+    model = load_model(model_path(settings.data_dir, engine.name, settings.index))
     return {
         "engine": engine.name,
         "alias": settings.index,
@@ -592,6 +682,31 @@ def status(settings: Settings, engine: Engine | None = None) -> dict:
         "files_rejected": counts.get("rejected", 0),
         "last_run": last_report(settings),
         "ledger": str(Path(settings.data_dir) / "rejected.jsonl"),
+        "boilerplate": boilerplate_status(model, built_with),
+    }
+
+
+def boilerplate_status(model: Model | None, built_with: str | None) -> dict:
+    """What was learned per outlet, and whether the index shows it: an index built
+    with another model (or none) cleans its articles otherwise until ``reindex``."""
+    current = model.hash if model else ""
+    outlets = {}
+    for name, o in sorted((model.outlets if model else {}).items(), key=lambda kv: -kv[1].posts):
+        outlets[name] = {
+            "posts": o.posts,
+            "prefixes": list(o.prefixes),
+            "suffixes": list(o.suffixes),
+            "headline_first_line": o.headline,
+            "lines": list(o.lines),
+            "related_blocks": list(o.tails),
+        }
+    return {
+        "model": current or None,
+        "index_built_with": built_with or None,
+        "reindex_needed": (built_with or "") != current,
+        "share": model.share if model else None,
+        "min_posts": model.min_posts if model else None,
+        "outlets": outlets,
     }
 
 

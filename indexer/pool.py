@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from searchcore.analysis import load_user_dict
+from searchcore.boilerplate import Model
 from searchcore.indexing import FileOutcome, process_file
 
 from .screen import shown
@@ -100,7 +101,12 @@ class Pool:
         root: str | None,
         follow_symlinks: bool,
         user_dict: str | None,
+        model: Model | None = None,
+        analyse: bool = True,
     ) -> None:
+        """``model``: the run's learned boilerplate, applied by every worker
+        (forked with it, so it is sent once, not with every chunk); without
+        ``analyse``, workers parse but do not analyse (learning needs no tokens)."""
         self.chunk = chunk
         self.budget = budget
         self.window = workers * 4 * chunk
@@ -116,7 +122,7 @@ class Pool:
         self._free_slots = list(range(workers))
         self._slots = mmap.mmap(-1, workers * _SLOT_SIZE)  # shared with every process forked from here
         self.workers: list[_Worker] = []
-        config = (max_bytes, root, follow_symlinks)
+        config = (max_bytes, root, follow_symlinks, model, analyse)
         self._ctl: socket.socket | None
         self._ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._spawner = multiprocessing.get_context("fork").Process(
@@ -525,7 +531,7 @@ def _worker_main(
             if pidfd is not None:
                 os.close(pidfd)
         init_worker(None, spawner)
-        max_bytes, root, follow = config
+        max_bytes, root, follow, model, analyse = config
         conn = Connection(fd)
         offset = slot * _SLOT_SIZE
         while True:
@@ -536,7 +542,7 @@ def _worker_main(
             answers = []
             for seq, path, rel, size, mtime in pickle.loads(data):
                 _SLOT.pack_into(slots, offset, seq, time.monotonic())
-                answers.append((seq, process_file(path, rel, size, mtime, max_bytes, root, follow)))
+                answers.append((seq, process_file(path, rel, size, mtime, max_bytes, root, follow, model, analyse)))
                 _SLOT.pack_into(slots, offset, -1, time.monotonic())
             conn.send_bytes(pickle.dumps(answers, pickle.HIGHEST_PROTOCOL))
         code = 0

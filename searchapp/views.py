@@ -157,7 +157,7 @@ def _article_or_404(doc_id: str) -> StoredDoc:
 def _part(doc: StoredDoc) -> tuple[list[Part], int]:
     """The article's parts (one, unless it is very long) and the one asked for
     with ``?part=N`` (1 when absent); a RequestError in words for anything else."""
-    parts = parts_of(doc.id, doc.content_hash, doc.body_html)
+    parts = parts_of(doc.id, doc.content_hash, doc.display_html)
     raw = request.args.get("part", "")
     if raw == "":
         return parts, 1
@@ -185,7 +185,10 @@ def article(doc_id: str):
     return render_template(
         "article.html",
         doc=doc,
-        body=Markup(parts[n - 1].render(doc.body_html)),  # sanitized at index time; each part well-formed
+        # sanitized at index time; each part well-formed; without the outlet's boilerplate,
+        # whose lines the page offers folded (原文附加内容)
+        body=Markup(parts[n - 1].render(doc.display_html)),
+        hidden_lines=doc.hidden_lines if n == len(parts) else [],
         part=n,
         parts=len(parts),
         part_url=lambda i: _part_url(doc.id, i, back=back),
@@ -214,7 +217,8 @@ def api_article(doc_id: str):
         "local_date": doc.local_date.isoformat(),  # as the source wrote it, in its own offset
         "categories": doc.categories,
         "tags": doc.tags,
-        "body_html": parts[n - 1].render(doc.body_html),
+        "body_html": parts[n - 1].render(doc.display_html),
+        "boilerplate_lines": doc.hidden_lines,  # left out of body_html: the outlet's, not the article's
         "part": n,
         "parts": count,
         "source_url": doc.source_url or None,

@@ -27,11 +27,14 @@ says whether phrase queries need them (the pairs streams) or frequencies suffice
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
+from .boilerplate import without_spans
 from .highlight import WINDOW_CHARS
 from .model import DEFAULT_OFFSET_MINUTES, SHANGHAI, IndexedArticle, site_of
 
@@ -77,7 +80,12 @@ FIELDS: tuple[Field, ...] = (
     # most WINDOW_CHARS of the text (all a snippet reads): a hit costs the same
     # whatever the size of its post. The text is stored only that far.
     _stored("body_html", in_hits=False),
-    Field("body_text", "text", lambda ia: ia.article.body_text[:WINDOW_CHARS], stored=True, indexed=False),
+    # The text snippets are made of: without the outlet's learned boilerplate and
+    # the headline the body starts with (searchcore.boilerplate); body_html is whole.
+    Field("body_text", "text", lambda ia: ia.search_text[:WINDOW_CHARS], stored=True, indexed=False),
+    # What was left out, for the article page (hidden spans of body_html and their
+    # lines) and related matching (the title without the outlet's affixes): JSON.
+    Field("boilerplate", "text", lambda ia: ia.boilerplate, stored=True, in_hits=False, indexed=False),
     _stored("source_url"),
     _stored("path"),
     _stored("content_hash"),
@@ -134,6 +142,33 @@ class StoredDoc:
     path: str
     content_hash: str
     offset: int = DEFAULT_OFFSET_MINUTES
+    boilerplate: str = ""  # searchcore.boilerplate.Cleaned.to_json(); "" in hits
+
+    @functools.cached_property
+    def _cleaned(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.boilerplate) if self.boilerplate else {}
+        except ValueError:
+            data = {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def clean_title(self) -> str:
+        """The title without its outlet's learned prefix and suffix: what related
+        articles are matched on (an outlet's name matches only its own articles)."""
+        return str(self._cleaned.get("title") or self.title)
+
+    @property
+    def hidden_lines(self) -> list[str]:
+        """The body's lines learned as its outlet's boilerplate (the page offers them
+        folded, as 原文附加内容)."""
+        return [str(x) for x in self._cleaned.get("lines") or []]
+
+    @property
+    def display_html(self) -> str:
+        """The body as the article page shows it: without the boilerplate lines."""
+        spans = [(int(a), int(b)) for a, b in self._cleaned.get("hidden") or []]
+        return without_spans(self.body_html, spans) if spans else self.body_html
 
     @property
     def site(self) -> str:

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .analysis import char_stream, normalize, pair_stream, word_stream
+from .boilerplate import EMPTY_MODEL, Model
 from .files import DEFAULT_MAX_BYTES, read_post
 from .model import Article, IndexedArticle, shanghai_day
 from .posts import Rejected
@@ -27,10 +28,17 @@ class FileOutcome:
     warnings: tuple[str, ...] = ()  # see Article.warnings; the run report lists them
 
 
-def index_article(article: Article) -> IndexedArticle:
-    """The token streams every engine indexes (``parse_post`` has bounded the body)."""
+def index_article(article: Article, model: Model | None = None) -> IndexedArticle:
+    """The token streams every engine indexes (``parse_post`` has bounded the body).
+
+    The body streams come from the text without the outlet's boilerplate that
+    ``model`` learned (and without the headline it starts with), so a feed footer
+    or a related-links block never makes an article match what it is not about.
+    The title streams keep the whole title: a reader searching "RFI" means it.
+    """
+    cleaned = (model or EMPTY_MODEL).apply(article)
     title = normalize(article.title)
-    body = normalize(article.body_text)
+    body = normalize(cleaned.text)
     title_chars = char_stream(title)
     body_chars = char_stream(body)
     return IndexedArticle(
@@ -42,6 +50,9 @@ def index_article(article: Article) -> IndexedArticle:
         title_pairs=pair_stream(title_chars),
         body_pairs=pair_stream(body_chars),
         day=shanghai_day(article.date),
+        # empty when nothing was left out: the article's own text is meant (search_text)
+        clean_text=cleaned.text if cleaned.text != article.body_text else "",
+        boilerplate=cleaned.to_json(),
     )
 
 
@@ -53,17 +64,22 @@ def process_file(
     max_bytes: int = DEFAULT_MAX_BYTES,
     root: str | None = None,
     follow_symlinks: bool = False,
+    model: Model | None = None,
+    analyse: bool = True,
 ) -> FileOutcome:
     """Everything the indexer does to one file before the engine sees it.
 
     ``root`` (the resolved posts folder) and ``follow_symlinks`` decide whether a
-    file outside the folder may be read; see ``searchcore.files``.
+    file outside the folder may be read; see ``searchcore.files``. ``model`` is
+    the boilerplate learned for this run (``searchcore.boilerplate``). Without
+    ``analyse`` the article comes without token streams: learning the boilerplate
+    reads posts but indexes none, and analysis is most of a file's cost.
     """
     out = FileOutcome(relpath=relpath, size=size, mtime_ns=mtime_ns)
     try:
         raw, article = read_post(path, relpath, max_bytes, root=root, follow_symlinks=follow_symlinks)
         out.file_hash = hashlib.blake2b(raw, digest_size=16).hexdigest()
-        out.article = index_article(article)
+        out.article = index_article(article, model) if analyse else IndexedArticle(article, "", "", "", "")
         out.warnings = tuple(article.warnings)
     except Rejected as exc:
         out.kind, out.reason = exc.kind, exc.reason

@@ -62,6 +62,16 @@ class IndexedArticle:
     title_pairs: str = ""
     body_pairs: str = ""
     day: int = 0  # Asia/Shanghai calendar day as YYYYMMDD, for the date facet
+    # The body's text without its outlet's learned boilerplate and without the
+    # headline it starts with: what snippets show and the body streams hold
+    # (searchcore.boilerplate). Empty: the article's body_text.
+    clean_text: str = ""
+    boilerplate: str = ""  # Cleaned.to_json(): the clean title, hidden spans and lines
+
+    @property
+    def search_text(self) -> str:
+        """The body text that is indexed and shown in snippets."""
+        return self.clean_text or self.article.body_text
 
 
 _HOST = re.compile(r"[\w.:-]{1,253}")

@@ -386,8 +386,12 @@ class Searcher:
 
         Bounded whatever the post's size: the query is built from the title alone
         (at most 300 characters, at most 12 words), and hits are bounded by the engines.
+        The title is taken without its outlet's learned affixes and the bodies it
+        is matched against without their outlet's boilerplate
+        (``searchcore.boilerplate``): "法国国际广播电台 - RFI" in every RFI title
+        would otherwise make every RFI article related to every other.
         """
-        words = [w for w in dict.fromkeys(query_words(normalize(doc.title))) if len(w) > 1][:12]
+        words = [w for w in dict.fromkeys(query_words(normalize(doc.clean_title))) if len(w) > 1][:12]
         terms = tuple(t for w in words for t in parse_query(w)[:1])
         if not terms:
             return []
