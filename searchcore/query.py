@@ -132,6 +132,11 @@ def term_clause(term: Term, title_boost: float, body_words_only: bool = False) -
     body_words = (words("body_words", term, 2.0),) if term.words else ()
     if body_words_only:
         return Bool(should=(title, *title_words, *body_words))
+    if not term.words or term.words == (term.text,):
+        # One word (or a quoted phrase): every match is exact, there is no tier to
+        # keep, and the plain union is what tantivy's top-k prunes best (a constant
+        # clause costs common one-word queries half as much again).
+        return Bool(should=(title, substring("body", term), *title_words, *body_words))
     accepted = (Constant(substring("title", term), EXACT_TIER), Constant(substring("body", term), EXACT_TIER), title)
     return Bool(must=(Bool(should=(*accepted, *title_words)),), should=body_words)
 
