@@ -17,7 +17,8 @@ keyword  raw text (one term per value), stored, fast     keyword (doc values for
 stream   whitespace-tokenized text, not stored           ``whitespace``-analysed text
 date     date, stored, indexed, fast                     date
 int      integer (indexed and fast unless stored-only)   integer
-recency  float, fast, weight × value (weight at write)   float, weighted at query time
+prior    float, fast, weight × value; their product      float, weighted at query time
+         as one multiplier (weights at write)
 ======== =============================================== ====================================
 
 A ``stream`` holds tokens our analysis made (``searchcore.analysis``), space-joined,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -38,7 +40,7 @@ from .boilerplate import without_spans
 from .highlight import WINDOW_CHARS
 from .model import DEFAULT_OFFSET_MINUTES, SHANGHAI, IndexedArticle, site_of
 
-Kind = Literal["id", "text", "keyword", "stream", "date", "int", "recency"]
+Kind = Literal["id", "text", "keyword", "stream", "date", "int", "prior"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Field:
     many: bool = False  # a list of values
     indexed: bool = True  # searchable, filterable or countable (False: stored only)
     positions: bool = False  # a stream that phrase queries read
+    weight: str = ""  # a prior: the Settings attribute that weighs it
 
 
 def freshness(dt: datetime) -> float:
@@ -63,6 +66,27 @@ def freshness(dt: datetime) -> float:
     """
     years = (dt.timestamp() - 946684800) / (365.25 * 86400)
     return min(1.0, max(0.0, years / 40.0))
+
+
+SUBSTANCE_CHARS = 300
+
+
+def substance(text: str) -> float:
+    """How much an article has to say, in [0, 1]: its own text (boilerplate left
+    out) against SUBSTANCE_CHARS, a few sentences. A one-line notice that names a
+    topic ("本报明日刊发评论员文章") scores about 0.1; any real article 1. Among
+    articles matching alike, the notice's short title would otherwise win."""
+    return min(1.0, len(text) / SUBSTANCE_CHARS)
+
+
+def prior_multiplier(values: list[tuple[float, float]]) -> float:
+    """The product of log2(2 + weight × value) over the priors: what a relevance
+    score is multiplied by (tantivy stores it, Elasticsearch computes the same
+    product of ln(2 + …) at query time: proportional, so both rank alike)."""
+    out = 1.0
+    for weight, value in values:
+        out *= math.log2(2 + weight * value)
+    return out
 
 
 def _stored(name: str, kind: Kind = "text", in_hits: bool = True) -> Field:
@@ -98,7 +122,9 @@ FIELDS: tuple[Field, ...] = (
     Field("month", "int", lambda ia: ia.day // 100),
     Field("day", "int", lambda ia: ia.day),
     Field("offset", "int", lambda ia: ia.article.utc_offset_minutes, stored=True, indexed=False),
-    Field("fresh", "recency", lambda ia: freshness(ia.article.date)),
+    # static priors, each multiplying a relevance score by log2(2 + weight × value)
+    Field("fresh", "prior", lambda ia: freshness(ia.article.date), weight="recency_weight"),
+    Field("substance", "prior", lambda ia: substance(ia.search_text), weight="substance_weight"),
     _stream("title_words"),
     _stream("body_words"),
     # single characters are term lookups: frequencies suffice
@@ -112,7 +138,7 @@ FIELD_BY_NAME = {f.name: f for f in FIELDS}
 STORED = tuple(f for f in FIELDS if f.stored)
 HIT_FIELDS = tuple(f.name for f in STORED if f.in_hits)
 STREAMS = tuple(f.name for f in FIELDS if f.kind == "stream")
-RECENCY = next(f.name for f in FIELDS if f.kind == "recency")
+PRIORS = tuple(f for f in FIELDS if f.kind == "prior")
 DATE = next(f.name for f in FIELDS if f.kind == "date")  # the sort order of newest and oldest
 
 

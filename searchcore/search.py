@@ -29,7 +29,7 @@ from .analysis import Term, normalize, parse_query, query_words
 from .config import Settings
 from .engines.base import Count, Engine, EngineQuery
 from .facets import DATES, FACET_BY_NAME, FACETS, TERMS_FACETS, Chip, DateStep, FacetResult, FacetValue, attempt
-from .fields import StoredDoc
+from .fields import PRIORS, StoredDoc
 from .highlight import build_matcher, mark
 from .highlight import snippet as make_snippet
 from .model import DEFAULT_OFFSET_MINUTES
@@ -298,7 +298,7 @@ class Searcher:
             offset=(req.page - 1) * size,
             limit=size,
             counts=counts,
-            recency_weight=self.settings.recency_weight,
+            priors=tuple((f.name, getattr(self.settings, f.weight)) for f in PRIORS),
             explain=explain,
         )
 

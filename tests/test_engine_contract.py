@@ -414,6 +414,13 @@ _SCATTERED = [
 ]
 
 
+# A one-line notice titled with a topic, and an article about it (issue 14).
+_NOTICE_AND_ARTICLE = [
+    ("notice-0", "碳中和", "2024-08-01", "本报明日刊发碳中和评论员文章，敬请留意。"),
+    ("article-0", "我市发布碳中和行动方案 明确五年减排目标", "2023-08-01", "碳中和行动方案提出，" + "各领域逐步减排。" * 20),
+]
+
+
 @pytest.fixture(scope="module")
 def precision():
     """A small index of the articles above, per engine, built on first use."""
@@ -436,12 +443,12 @@ def _precision_searcher(precision, engine_name, tmp_path_factory):
     if engine_name not in precision:
         folder = tmp_path_factory.mktemp("precision") / "posts"
         folder.mkdir()
-        for doc_id, title, day, body in _EXACT + _TITLE_WORDS + _SCATTERED:
+        for doc_id, title, day, body in _EXACT + _TITLE_WORDS + _SCATTERED + _NOTICE_AND_ARTICLE:
             (folder / f"{doc_id}.md").write_text(
                 f"---\ntitle: \"{title}\"\ndate: {day} 10:00:00 +0800\ncategories: health\n---\n<p>{body}</p>\n", encoding="utf-8"
             )
         s = make_settings(engine_name, tmp_path_factory.mktemp("precision-idx") / "data").with_(page_size=4)
-        assert run(s, folder).indexed == len(_EXACT + _TITLE_WORDS + _SCATTERED)
+        assert run(s, folder).indexed == len(_EXACT + _TITLE_WORDS + _SCATTERED + _NOTICE_AND_ARTICLE)
         precision[engine_name] = (s, open_engine(s))
     s, engine = precision[engine_name]
     return Searcher(engine, s)
@@ -466,3 +473,13 @@ def test_an_unspaced_query_finds_the_string_and_headlines_not_scattered_words(pr
     assert counts == {"health": len(exact) + len(title_words)}
     # spaced, the words are two terms: each anywhere, as typed; the scattered articles match
     assert searcher.search(SearchRequest(q="新冠 疫苗")).total == len(exact) + len(title_words) + len(_SCATTERED)
+
+
+@pytest.mark.parametrize("engine_name", ["tantivy", "elasticsearch"])
+def test_an_article_about_a_topic_outranks_a_notice_that_only_names_it(precision, engine_name, tmp_path_factory):
+    """碳中和: the one-line notice titled with the word alone has the shortest title
+    (the strongest title match); the article about it has something to say. The
+    substance prior (fields.substance) puts the article first, on both engines."""
+    searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
+    ranked = [h.id for h in searcher.search(SearchRequest(q="碳中和")).hits]
+    assert ranked == ["article-0", "notice-0"]

@@ -53,7 +53,9 @@ class EngineQuery:
     offset: int = 0
     limit: int = 10
     counts: tuple[Count, ...] = ()
-    recency_weight: float = 0.0  # relevance order only: score * ln(2 + weight * freshness)
+    # relevance order only: the score times the product of log2(2 + weight × value)
+    # over these (field, weight) priors (fields.prior_multiplier)
+    priors: tuple[tuple[str, float], ...] = ()
     explain: bool = False
 
     @property

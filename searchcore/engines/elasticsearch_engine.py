@@ -23,7 +23,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import streaming_bulk
 
 from ..config import Settings
-from ..fields import DATE, FIELDS, HIT_FIELDS, RECENCY, STORED, Field, StoredDoc, is_current_schema
+from ..fields import DATE, FIELDS, HIT_FIELDS, STORED, Field, StoredDoc, is_current_schema
 from ..model import IndexedArticle
 from ..query import AnyValue, Bool, Clause, Constant, DateRange, MatchAll, Tokens, filtered
 from .base import EngineError, EngineHit, EngineQuery, EngineResult, EngineUnavailable, IndexMissing
@@ -45,7 +45,7 @@ def _mapping(f: Field) -> dict[str, Any]:
         return {"type": "date"}
     if f.kind == "int":
         return {"type": "integer"} if f.indexed else {"type": "integer", "index": False}
-    if f.kind == "recency":
+    if f.kind == "prior":
         return {"type": "float"}
     raise ValueError(f"no Elasticsearch mapping for kind {f.kind!r}")  # pragma: no cover
 
@@ -262,7 +262,7 @@ class ElasticsearchEngine:
                 v = v.astimezone(UTC).isoformat()
             elif f.kind == "keyword":  # an empty keyword is no value (no "" bucket in the counts)
                 v = [x for x in v if x] if f.many else (v or None)
-            src[f.name] = v  # recency: weighted at query time (fields.freshness)
+            src[f.name] = v  # a prior: weighted at query time (fields.prior_multiplier)
         return src
 
     # -- queries --------------------------------------------------------------
@@ -305,16 +305,16 @@ class ElasticsearchEngine:
     def _query(self, q: EngineQuery) -> dict[str, Any]:
         """The hits' query: match and filters (scored 0), weighted by recency."""
         query = self._translate(filtered(q.match, q.filters))
-        if q.recency_weight > 0 and q.ranked:
-            # score * ln(2 + w * freshness): tantivy's weight_by_field is
-            # score * log2(2 + stored), the same ranking (see fields.freshness).
-            query = {
-                "function_score": {
-                    "query": query,
-                    "field_value_factor": {"field": RECENCY, "factor": q.recency_weight, "modifier": "ln2p", "missing": 0},
-                    "boost_mode": "multiply",
-                }
-            }
+        functions = [
+            {"field_value_factor": {"field": name, "factor": weight, "modifier": "ln2p", "missing": 0}}
+            for name, weight in q.priors
+            if weight > 0
+        ]
+        if functions and q.ranked:
+            # score × Π ln(2 + w × value): tantivy's weight_by_field gives score ×
+            # Π log2(2 + w × value), proportional, the same ranking (fields.prior_multiplier).
+            scoring = {"functions": functions, "score_mode": "multiply", "boost_mode": "multiply"}
+            query = {"function_score": {"query": query, **scoring}}
         return query
 
     def _body(self, q: EngineQuery) -> dict[str, Any]:

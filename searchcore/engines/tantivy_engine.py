@@ -27,7 +27,7 @@ import tantivy
 
 from ..cache import GenerationCache
 from ..config import Settings
-from ..fields import DATE, FIELDS, RECENCY, STORED, Field, StoredDoc, is_current_schema
+from ..fields import DATE, FIELDS, STORED, Field, StoredDoc, is_current_schema, prior_multiplier
 from ..highlight import WINDOW_CHARS
 from ..model import IndexedArticle
 from ..query import AnyValue, Bool, Clause, Constant, DateRange, Filter, MatchAll, Tokens, filtered
@@ -37,6 +37,9 @@ from .common import outdated, physical_name
 log = logging.getLogger(__name__)
 
 TOKENIZER = "newsearch_ws"
+# tantivy's weight_by_field multiplies a score by log2(2 + one stored value): the
+# value whose log2(2 + v) is the priors' product (fields.prior_multiplier)
+MULTIPLIER = "prior_multiplier"
 # The defaults of SlicePolicy. A search is cut into date slices searched on
 # parallel threads when its posting lists reach this many document visits (a
 # phrase of pairs counts four per document: reading positions costs that much
@@ -62,7 +65,7 @@ def _add_field(sb: tantivy.SchemaBuilder, f: Field) -> None:
         sb.add_date_field(f.name, stored=f.stored, indexed=True, fast=True)
     elif f.kind == "int":
         sb.add_integer_field(f.name, stored=f.stored, indexed=f.indexed, fast=f.indexed)
-    elif f.kind == "recency":
+    elif f.kind == "prior":
         sb.add_float_field(f.name, stored=False, indexed=False, fast=True)
     else:  # pragma: no cover - a new kind must be taught to every engine
         raise ValueError(f"no tantivy field for kind {f.kind!r}")
@@ -72,6 +75,8 @@ def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     for f in FIELDS:
         _add_field(sb, f)
+    # weight_by_field reads one field: the priors' product, stored (see to_document)
+    sb.add_float_field(MULTIPLIER, stored=False, indexed=False, fast=True)
     return sb.build()
 
 
@@ -387,6 +392,7 @@ class TantivyEngine:
 
     def to_document(self, ia: IndexedArticle) -> tantivy.Document:
         doc = tantivy.Document()
+        priors: list[tuple[float, float]] = []
         for f in FIELDS:
             value = f.value(ia)
             for v in value if f.many else (value,):
@@ -399,9 +405,12 @@ class TantivyEngine:
                     doc.add_date(f.name, v)
                 elif f.kind == "int":
                     doc.add_integer(f.name, v)
-                elif f.kind == "recency":
+                elif f.kind == "prior":
                     # weighted here: weight_by_field cannot scale at query time (fields.freshness)
-                    doc.add_float(f.name, self.settings.recency_weight * v)
+                    weight = getattr(self.settings, f.weight)
+                    doc.add_float(f.name, weight * v)
+                    priors.append((weight, v))
+        doc.add_float(MULTIPLIER, 2 ** prior_multiplier(priors) - 2)
         return doc
 
     @staticmethod
@@ -629,7 +638,7 @@ class TantivyEngine:
             order["order_by_field"] = DATE
             order["order"] = tantivy.Order.Desc if q.sort == "newest" else tantivy.Order.Asc
         elif q.ranked:
-            order["weight_by_field"] = RECENCY
+            order["weight_by_field"] = MULTIPLIER
         pending = self._aggregate(searcher, q, generation) if q.counts else None
         try:
             top, total = self._top(searcher, query, q, order, generation)
