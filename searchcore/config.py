@@ -70,12 +70,22 @@ class Settings:
     facet_cache: int = 2048  # facet-count sets kept per process; 0 turns the cache off
     # threads one tantivy search may use (slices of a large query, facet counts); 1 = none
     search_threads: int = field(default_factory=_default_threads)
-    # Elasticsearch index settings (no environment variable; set them in code or tests).
-    # Replicas of a live index: a rebuild loads with 0 and restores this number after.
+    # Elasticsearch index layout (SEARCH_SHARDS, SEARCH_REPLICAS). Replicas of a live
+    # index: a rebuild loads with 0, restores this number, and swaps the alias only
+    # once the new index is green (every replica allocated), within
+    # elasticsearch_green_timeout seconds, or not at all.
+    search_shards: int = 1
     elasticsearch_replicas: int = 0
+    elasticsearch_green_timeout: float = 120.0
     # The index's max_result_window: from+size beyond it walks with search_after
     # (deep pages stay cheap for the node).
     elasticsearch_max_result_window: int = 10000
+
+    @property
+    def elasticsearch_hosts(self) -> list[str]:
+        """ELASTICSEARCH_URL as a list of nodes (comma-separated): the client spreads
+        requests over them and retries another node when one cannot be reached."""
+        return [u.strip() for u in self.elasticsearch_url.split(",") if u.strip()]
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -107,6 +117,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         substance_weight=_float(env, "SEARCH_SUBSTANCE_WEIGHT", 1.0),
         facet_cache=_int(env, "SEARCH_FACET_CACHE", 2048, 0, 1_000_000),
         search_threads=_int(env, "SEARCH_THREADS", _default_threads(), 1, 64),
+        search_shards=_int(env, "SEARCH_SHARDS", 1, 1, 1024),
+        elasticsearch_replicas=_int(env, "SEARCH_REPLICAS", 0, 0, 16),
+        elasticsearch_green_timeout=_float(env, "SEARCH_GREEN_TIMEOUT", 120.0),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

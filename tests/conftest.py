@@ -66,7 +66,7 @@ def drop_es_indices(settings: Settings) -> None:
         return
     from elasticsearch import Elasticsearch
 
-    es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+    es = Elasticsearch(settings.elasticsearch_hosts, request_timeout=30)
     try:
         es.indices.delete(index=f"{settings.index}-*", ignore_unavailable=True, allow_no_indices=True)
     finally:

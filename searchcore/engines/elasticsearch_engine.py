@@ -143,6 +143,7 @@ class ElasticsearchWriter:
         count = call(es.count, index=self.index)["count"]
         if count != len(self.written):
             raise EngineError(f"new index {self.index} holds {count} documents, expected {len(self.written)}: not swapping")
+        self._wait_green()
         old = self.engine.physical_index()
         actions: list[dict] = [{"add": {"index": self.index, "alias": self.engine.alias, "is_write_index": True}}]
         if old and old != self.index:
@@ -150,6 +151,25 @@ class ElasticsearchWriter:
         call(es.indices.update_aliases, actions=actions)
         if old and old != self.index and not keep_old:
             call(es.indices.delete, index=old, ignore_unavailable=True)
+
+    def _wait_green(self) -> None:
+        """Readers move to the new index only once every replica is allocated: a
+        swap to a yellow index would leave them on one copy of each shard."""
+        timeout = self.engine.settings.elasticsearch_green_timeout
+        # a timed-out wait answers 408 with the health itself: read it, not an error
+        health = self.engine._call(
+            self.es.options(request_timeout=timeout + 30, ignore_status=408).cluster.health,
+            index=self.index,
+            wait_for_status="green",
+            timeout=f"{timeout:g}s",
+        )
+        if health.get("timed_out") or health.get("status") != "green":
+            raise EngineError(
+                f"new index {self.index} is {health.get('status')} after {timeout:g} s "
+                f"({health.get('unassigned_shards', '?')} shard copies unassigned: "
+                f"{self.engine.replicas} replicas need {self.engine.replicas + 1} nodes); "
+                "readers stay on the old index: add nodes or lower SEARCH_REPLICAS"
+            )
 
     def abort(self) -> None:
         if self.rebuild:
@@ -182,7 +202,9 @@ class ElasticsearchEngine:
             kwargs["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password or "")
         if settings.elasticsearch_ca_certs:
             kwargs["ca_certs"] = settings.elasticsearch_ca_certs
-        self.es = Elasticsearch(settings.elasticsearch_url, **kwargs)
+        # every node named: requests are spread over them, and one that cannot be
+        # reached is retried on another (max_retries)
+        self.es = Elasticsearch(settings.elasticsearch_hosts, **kwargs)
 
     # -- plumbing -----------------------------------------------------------
     def _call(self, fn, **kw):
@@ -218,7 +240,18 @@ class ElasticsearchEngine:
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
             return {"ok": False, "engine": self.name, "error": f"{type(exc).__name__}: {exc}"}
         ok = h.get("status") in ("green", "yellow")
-        return {"ok": ok, "engine": self.name, "cluster": h.get("status"), "index": self.alias, "documents": count}
+        layout = {"nodes": h.get("number_of_nodes"), **self._layout(quick)}
+        return {"ok": ok, "engine": self.name, "cluster": h.get("status"), "index": self.alias, "documents": count, **layout}
+
+    def _layout(self, es: Elasticsearch) -> dict[str, Any]:
+        """The live index's shards and replicas, as the node has them (an index
+        built before a change of SEARCH_SHARDS keeps its own until a reindex)."""
+        try:
+            got = es.indices.get_settings(index=self.alias, name="index.number_of_*")
+        except Exception:  # noqa: BLE001 - health reports, never raises
+            return {}
+        index = next(iter(got.values()), {}).get("settings", {}).get("index", {})
+        return {"shards": int(index.get("number_of_shards", 0)), "replicas": int(index.get("number_of_replicas", 0))}
 
     def count(self) -> int:
         try:
@@ -228,7 +261,7 @@ class ElasticsearchEngine:
 
     def _create(self, name: str, loading: bool) -> None:
         settings = {
-            "number_of_shards": 1,
+            "number_of_shards": self.settings.search_shards,
             "number_of_replicas": 0 if loading else self.replicas,
             "refresh_interval": "-1" if loading else "1s",
             "max_result_window": self.window,
