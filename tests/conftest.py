@@ -61,6 +61,26 @@ def make_settings(engine: str, data_dir: Path, **kw) -> Settings:
     return load_settings(env, **kw)
 
 
+def app_overrides(settings: Settings, **extra) -> dict:
+    """SETTINGS_OVERRIDES that point an app at a test's index (recency off, as the
+    relevance tests expect, unless ``extra`` says otherwise)."""
+    overrides = {"engine": settings.engine, "data_dir": settings.data_dir, "index": settings.index, "recency_weight": 0.0}
+    if settings.engine == "elasticsearch":
+        overrides["elasticsearch_url"] = settings.elasticsearch_url
+    return {**overrides, **extra}
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment that points an `indexer` process at a test's index."""
+    return dict(
+        os.environ,
+        SEARCH_ENGINE=settings.engine,
+        SEARCH_DATA_DIR=str(settings.data_dir),
+        SEARCH_INDEX=settings.index,
+        ELASTICSEARCH_URL=settings.elasticsearch_url,
+    )
+
+
 def drop_es_indices(settings: Settings) -> None:
     if settings.engine != "elasticsearch":
         return
@@ -127,10 +147,7 @@ def app(indexed):
     from searchapp import create_app
 
     s, _ = indexed
-    overrides = {"engine": s.engine, "data_dir": s.data_dir, "index": s.index, "recency_weight": 0.0}
-    if s.engine == "elasticsearch":
-        overrides["elasticsearch_url"] = s.elasticsearch_url
-    application = create_app({"TESTING": True, "SETTINGS_OVERRIDES": overrides})
+    application = create_app({"TESTING": True, "SETTINGS_OVERRIDES": app_overrides(s)})
     return application
 
 

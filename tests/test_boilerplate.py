@@ -26,7 +26,7 @@ from searchcore.engines import open_engine
 from searchcore.posts import parse_post
 from searchcore.search import Searcher, SearchRequest
 
-from .conftest import drop_es_indices, make_settings, require_engine
+from .conftest import app_overrides, drop_es_indices, make_settings, require_engine
 
 OUTLET = "示例台"
 SMALL = "丙台"
@@ -192,10 +192,7 @@ def test_the_article_page_folds_the_boilerplate(indexed_outlets):
     from searchapp import create_app
 
     s, _ = indexed_outlets
-    overrides = {"engine": s.engine, "data_dir": s.data_dir, "index": s.index}
-    if s.engine == "elasticsearch":
-        overrides["elasticsearch_url"] = s.elasticsearch_url
-    client = create_app({"TESTING": True, "SETTINGS_OVERRIDES": overrides}).test_client()
+    client = create_app({"TESTING": True, "SETTINGS_OVERRIDES": app_overrides(s)}).test_client()
     page = client.get("/article/2024-03-01-ex0").get_data(as_text=True)
     body = page.split('<div class="body">', 1)[1].split("</div>", 1)[0]
     assert "稿件" in body

@@ -16,7 +16,7 @@ import pytest
 from searchcore.config import ConfigError, load_settings
 from searchcore.search import Searcher, SearchRequest
 
-from .conftest import drop_es_indices, make_settings, require_engine
+from .conftest import cli_env, drop_es_indices, make_settings, require_engine
 
 
 def test_elasticsearch_url_names_several_nodes_and_the_layout_is_bounded():
@@ -81,20 +81,14 @@ def test_shards_are_the_operators_and_status_shows_the_layout(es_settings, tmp_p
     assert run(s, _posts(tmp_path / "posts", 30)).indexed == 30
     engine = open_engine(s)
     try:
-        health = engine.health()
+        layout = engine.layout()
         res = Searcher(engine, s).search(SearchRequest(q="经济"))
     finally:
         engine.close()
-    assert (health["shards"], health["replicas"]) == (3, 0)
+    assert (layout["shards"], layout["replicas"]) == (3, 0)
     # counts stay exact across shards
     assert res.total == 30 and {v.value: v.count for v in res.facets["category"].values} == {"c0": 10, "c1": 10, "c2": 10}
-    env = {
-        "SEARCH_ENGINE": "elasticsearch",
-        "SEARCH_DATA_DIR": str(s.data_dir),
-        "SEARCH_INDEX": s.index,
-        "ELASTICSEARCH_URL": s.elasticsearch_url,
-    }
-    out = CliRunner().invoke(main, ["status"], env=env).output
+    out = CliRunner().invoke(main, ["status"], env=cli_env(s)).output
     assert "layout:    3 shards, 0 replicas on 1 nodes (cluster green)" in out, out
 
 

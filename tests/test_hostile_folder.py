@@ -32,7 +32,7 @@ from searchcore.engines import open_engine
 from searchcore.search import Searcher, SearchRequest
 from synthetic import make_posts, write_corpus
 
-from .conftest import make_settings
+from .conftest import cli_env, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -73,16 +73,6 @@ def cli(settings, *args: str):
     env = {"ELASTICSEARCH_URL": settings.elasticsearch_url}
     base = ["--engine", settings.engine, "--data-dir", str(settings.data_dir), "--index", settings.index]
     return CliRunner().invoke(main, [*base, *args], env=env, catch_exceptions=False)
-
-
-def cli_env(settings) -> dict[str, str]:
-    return dict(
-        os.environ,
-        SEARCH_ENGINE=settings.engine,
-        SEARCH_DATA_DIR=str(settings.data_dir),
-        SEARCH_INDEX=settings.index,
-        ELASTICSEARCH_URL=settings.elasticsearch_url,
-    )
 
 
 def ledger(settings) -> dict[str, dict]:

@@ -20,6 +20,8 @@ from searchcore.engines import open_engine
 from searchcore.search import Searcher, SearchRequest
 from synthetic import write_corpus
 
+from .conftest import cli_env
+
 # Generator's names for broken files -> the indexer's rejection kinds.
 KIND = {
     "undecodable": {"encoding"},
@@ -165,7 +167,7 @@ def test_killed_reindex_leaves_readers_on_the_old_index(settings, tmp_path):
     searcher = Searcher(engine, settings)
     baseline = searcher.search(SearchRequest(q="经济")).total
 
-    env = _cli_env(settings)
+    env = cli_env(settings)
     cmd = [
         sys.executable,
         "-m",
@@ -195,17 +197,6 @@ def test_killed_reindex_leaves_readers_on_the_old_index(settings, tmp_path):
     assert engine.count() == 1500
     assert searcher.search(SearchRequest(q="经济")).total == baseline
     engine.close()
-
-
-def _cli_env(settings) -> dict[str, str]:
-    """The environment that points an `indexer` subprocess at the test's index."""
-    return dict(
-        os.environ,
-        SEARCH_ENGINE=settings.engine,
-        SEARCH_DATA_DIR=str(settings.data_dir),
-        SEARCH_INDEX=settings.index,
-        ELASTICSEARCH_URL=settings.elasticsearch_url,
-    )
 
 
 def _rebuild_started(settings, engine, old) -> bool:
@@ -285,7 +276,7 @@ def test_sigkill_at_random_points_then_rerun_gives_exactly_the_right_documents(s
 
     folder = tmp_path / "posts"
     write_corpus(folder, 700, seed=28)
-    env = _cli_env(settings)
+    env = cli_env(settings)
     cmd = [sys.executable, "-m", "indexer.cli", "index", str(folder), "--batch-size", "40", "--commit-every", "80"]
     rng = random.Random(7)
     for delay in (rng.uniform(0.5, 2.0), rng.uniform(1.5, 4.0), rng.uniform(2.5, 6.0)):

@@ -23,7 +23,7 @@ from searchcore.analysis import normalize
 from searchcore.engines import open_engine
 from searchcore.search import RequestError, Searcher, SearchRequest
 
-from .conftest import ENGINE_NAMES, drop_es_indices, make_settings, require_engine
+from .conftest import ENGINE_NAMES, app_overrides, drop_es_indices, make_settings, require_engine
 
 # (file stem, title, date line, Asia/Shanghai day, categories, tags, body)
 POSTS = [
@@ -159,10 +159,7 @@ def client(safety):
     from searchapp import create_app
 
     s, _ = safety
-    overrides = {"engine": s.engine, "data_dir": s.data_dir, "index": s.index, "recency_weight": 0.0}
-    if s.engine == "elasticsearch":
-        overrides["elasticsearch_url"] = s.elasticsearch_url
-    return create_app({"TESTING": True, "SETTINGS_OVERRIDES": overrides}).test_client()
+    return create_app({"TESTING": True, "SETTINGS_OVERRIDES": app_overrides(s)}).test_client()
 
 
 def found(searcher: Searcher, **args) -> set[str]:

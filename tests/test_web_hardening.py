@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
-from tests.conftest import ENGINE_NAMES, POSTS, drop_es_indices, make_settings, require_engine
+from tests.conftest import ENGINE_NAMES, POSTS, app_overrides, drop_es_indices, make_settings, require_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 BIG_ID = "2024-06-01-big-post"
@@ -100,10 +100,7 @@ def big(request, tmp_path_factory):
     assert run(s, POSTS).indexed >= 9
     engine = open_engine(s)
     add_big_posts(engine)
-    overrides = {"engine": s.engine, "data_dir": s.data_dir, "index": s.index, "recency_weight": 0.0}
-    if s.engine == "elasticsearch":
-        overrides["elasticsearch_url"] = s.elasticsearch_url
-    app = create_app({"TESTING": True, "SETTINGS_OVERRIDES": overrides})
+    app = create_app({"TESTING": True, "SETTINGS_OVERRIDES": app_overrides(s)})
     yield app, engine
     engine.close()
     drop_es_indices(s)
