@@ -222,11 +222,11 @@ def status(ctx) -> None:
         state = "healthy" if info["healthy"] else f"NOT healthy: {info['health'].get('error')}"
         click.echo(f"engine:    {info['engine']} ({state})")
         click.echo(f"alias:     {info['alias']} -> {info['index'] or '(none)'}")
-        health = info["health"]
-        if "shards" in health:  # Elasticsearch: the index layout and the cluster
+        layout = info["layout"]
+        if layout:  # Elasticsearch: the index layout and the cluster
             click.echo(
-                f"layout:    {health['shards']} shards, {health['replicas']} replicas on "
-                f"{health.get('nodes')} nodes (cluster {health.get('cluster')})"
+                f"layout:    {layout['shards']} shards, {layout['replicas']} replicas on "
+                f"{layout['nodes']} nodes (cluster {layout['cluster']})"
             )
         click.echo(f"documents: {info['documents']}")
         click.echo(f"files:     {info['files_indexed']} indexed, {info['files_rejected']} rejected (ledger {info['ledger']})")

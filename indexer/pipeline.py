@@ -677,6 +677,7 @@ def status(settings: Settings, engine: Engine | None = None) -> dict:
         "index": engine.physical_index(),
         "healthy": bool(health.get("ok")),
         "health": health,
+        "layout": engine.layout() if health.get("ok") else {},
         "documents": engine.count() if health.get("ok") else None,
         "files_indexed": counts.get("indexed", 0),
         "files_rejected": counts.get("rejected", 0),

@@ -275,6 +275,8 @@ class Searcher:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        # (field, weight) of every prior, read once: every relevance search sends them
+        self.priors = tuple((f.name, getattr(settings, f.weight)) for f in PRIORS)
 
     def engine_query(
         self, req: SearchRequest, limit: int | None = None, facets: bool = True, explain: bool = False
@@ -298,7 +300,7 @@ class Searcher:
             offset=(req.page - 1) * size,
             limit=size,
             counts=counts,
-            priors=tuple((f.name, getattr(self.settings, f.weight)) for f in PRIORS),
+            priors=self.priors,
             explain=explain,
         )
 

@@ -108,6 +108,10 @@ class Engine(Protocol):
 
     def count(self) -> int: ...
 
+    def layout(self) -> dict[str, Any]:
+        """Shards, replicas, nodes and cluster status, where the engine has them
+        (``indexer status``); ``{}`` for an engine on one machine."""
+
     def physical_index(self) -> str | None:
         """The versioned index the alias points at (None if none yet)."""
 

@@ -240,18 +240,26 @@ class ElasticsearchEngine:
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
             return {"ok": False, "engine": self.name, "error": f"{type(exc).__name__}: {exc}"}
         ok = h.get("status") in ("green", "yellow")
-        layout = {"nodes": h.get("number_of_nodes"), **self._layout(quick)}
-        return {"ok": ok, "engine": self.name, "cluster": h.get("status"), "index": self.alias, "documents": count, **layout}
+        return {"ok": ok, "engine": self.name, "cluster": h.get("status"), "index": self.alias, "documents": count}
 
-    def _layout(self, es: Elasticsearch) -> dict[str, Any]:
-        """The live index's shards and replicas, as the node has them (an index
-        built before a change of SEARCH_SHARDS keeps its own until a reindex)."""
+    def layout(self) -> dict[str, Any]:
+        """The live index's shards and replicas as the node has them (an index built
+        before a change of SEARCH_SHARDS keeps its own until a reindex), and the
+        cluster's nodes and status: for ``indexer status``, not for every health
+        probe. Empty when the node or the index cannot tell."""
+        quick = self.es.options(request_timeout=5, max_retries=0)
         try:
-            got = es.indices.get_settings(index=self.alias, name="index.number_of_*")
-        except Exception:  # noqa: BLE001 - health reports, never raises
+            got = quick.indices.get_settings(index=self.alias, name="index.number_of_*")
+            h = quick.cluster.health()
+        except Exception:  # noqa: BLE001 - status reports, never raises
             return {}
         index = next(iter(got.values()), {}).get("settings", {}).get("index", {})
-        return {"shards": int(index.get("number_of_shards", 0)), "replicas": int(index.get("number_of_replicas", 0))}
+        return {
+            "shards": int(index.get("number_of_shards", 0)),
+            "replicas": int(index.get("number_of_replicas", 0)),
+            "nodes": h.get("number_of_nodes"),
+            "cluster": h.get("status"),
+        }
 
     def count(self) -> int:
         try:

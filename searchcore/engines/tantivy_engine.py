@@ -27,7 +27,7 @@ import tantivy
 
 from ..cache import GenerationCache
 from ..config import Settings
-from ..fields import DATE, FIELDS, STORED, Field, StoredDoc, is_current_schema, prior_multiplier
+from ..fields import DATE, FIELDS, PRIORS, STORED, Field, StoredDoc, is_current_schema, prior_multiplier
 from ..highlight import WINDOW_CHARS
 from ..model import IndexedArticle
 from ..query import AnyValue, Bool, Clause, Constant, DateRange, Filter, MatchAll, Tokens, filtered
@@ -275,6 +275,7 @@ class TantivyEngine:
         self._pool_pid = 0
         self._slices: tuple[tuple, list[datetime]] | None = None
         self._slicing = slicing or SlicePolicy()
+        self._weights = {f.name: getattr(settings, f.weight) for f in PRIORS}  # baked into each document
         self._sliced = 0
 
     @property
@@ -366,6 +367,10 @@ class TantivyEngine:
             return {"ok": False, "engine": self.name, "error": f"{type(exc).__name__}: {exc}"}
         return {"ok": True, "engine": self.name, "index": self._index_name, "documents": searcher.num_docs}
 
+    def layout(self) -> dict[str, Any]:
+        """One folder on one machine: nothing to lay out."""
+        return {}
+
     def count(self) -> int:
         try:
             return self._searcher()[1].num_docs
@@ -407,7 +412,7 @@ class TantivyEngine:
                     doc.add_integer(f.name, v)
                 elif f.kind == "prior":
                     # weighted here: weight_by_field cannot scale at query time (fields.freshness)
-                    weight = getattr(self.settings, f.weight)
+                    weight = self._weights[f.name]
                     doc.add_float(f.name, weight * v)
                     priors.append((weight, v))
         doc.add_float(MULTIPLIER, 2 ** prior_multiplier(priors) - 2)
