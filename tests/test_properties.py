@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -163,3 +164,16 @@ def test_fuzzed_html_never_keeps_anything_executable(html):
         "style=",
     ):
         assert bad not in out, (html, out)
+
+
+@pytest.mark.parametrize("facet", [f.name for f in TERMS_FACETS])
+def test_every_facet_parameter_is_bounded(facet):
+    """Each declared facet's parameter (category, tag, site, any added later) refuses
+    an over-long value, too many values and a NUL, in words naming it; the page's
+    lenient reading keeps the rest of the request."""
+    for bad in ("x" * 101, [f"v{i}" for i in range(21)], "a\x00b"):
+        with pytest.raises(RequestError) as caught:
+            SearchRequest.from_args({facet: bad})
+        assert caught.value.param == facet
+    req, errors = SearchRequest.parse({"q": "经济", facet: "x" * 5000})
+    assert req.q == "经济" and [e.param for e in errors] == [facet]
