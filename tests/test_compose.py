@@ -11,6 +11,10 @@ gain, read-only root filesystems where possible), the app waits for a healthy
 Elasticsearch, the app and the indexer share one configuration, ports stay on
 127.0.0.1, and the image serves htmx copied from a node build stage instead of
 downloading anything when it runs. (tests/test_serve.py runs the serving stack.)
+
+The `cluster` profile (three Elasticsearch nodes, transport TLS, an app, nginx and
+indexer pointed at all three) is checked the same way: it cannot be run here
+either, so these tests are all it gets before someone runs it on a Docker host.
 """
 
 from __future__ import annotations
@@ -44,10 +48,16 @@ CONFIG_PY = ROOT / "searchcore" / "config.py"
 REQUIRED_APP_ENV = {"SEARCH_ENGINE", "ELASTICSEARCH_URL", "SEARCH_INDEX", "SEARCH_DATA_DIR"}
 # Settings only the web app reads (deploy/gunicorn.conf.py); everything else is shared.
 SERVING_ENV = {"GUNICORN_BIND", "FORWARDED_ALLOW_IPS", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT"}
-SERVICES = {"elasticsearch", "app", "nginx", "indexer"}
+# The stack without the cluster profile: these four, exactly as before it existed.
+DEFAULT_SERVICES = {"elasticsearch", "app", "nginx", "indexer"}
+CLUSTER_NODES = ("es01", "es02", "es03")
+CLUSTER_SERVICES = {"es-certs", *CLUSTER_NODES, "app-cluster", "nginx-cluster", "indexer-cluster"}
+SERVICES = DEFAULT_SERVICES | CLUSTER_SERVICES
 # Services whose root filesystem is read-only (Elasticsearch writes its keystore,
 # logs and temp files into its own tree).
-READ_ONLY = {"app", "nginx", "indexer"}
+READ_ONLY = {"app", "nginx", "indexer", "app-cluster", "nginx-cluster", "indexer-cluster"}
+# What the cluster's clients set differently from the single node's.
+CLUSTER_CLIENT_ENV = {"ELASTICSEARCH_URL", "SEARCH_SHARDS", "SEARCH_REPLICAS"}
 PASSWORD_REF = re.compile(r"^\$\{ELASTIC_PASSWORD:\?[^}]+\}$")
 ES_IMAGE = re.compile(r"^docker\.elastic\.co/elasticsearch/elasticsearch:(9\.\d+\.\d+)$")
 HTMX_SOURCE = "node_modules/htmx.org/dist/htmx.min.js"
@@ -167,8 +177,16 @@ def test_docker_compose_refuses_to_start_without_a_password(tmp_path: Path) -> N
     assert "ELASTIC_PASSWORD" in check.stderr and ".env" in check.stderr
 
 
-def test_exactly_four_services(services: dict) -> None:
+def test_the_default_stack_and_the_cluster_profile(services: dict) -> None:
     assert set(services) == SERVICES
+    # `docker compose up` without a profile starts the same three services as before
+    # the cluster profile existed; everything of the cluster needs its profile.
+    assert {name for name, svc in services.items() if "profiles" not in svc} == {"elasticsearch", "app", "nginx"}
+    assert services["indexer"]["profiles"] == ["indexer"]
+    for name in CLUSTER_SERVICES - {"indexer-cluster"}:
+        assert services[name]["profiles"] == ["cluster"], name
+    # Like the single node's indexer, the cluster's runs only when asked for by name.
+    assert services["indexer-cluster"]["profiles"] == ["cluster-indexer"]
 
 
 def test_elasticsearch_image_is_9x_and_matches_the_test_node(services: dict) -> None:
@@ -225,7 +243,8 @@ def test_password_is_never_committed() -> None:
     assert "cp .env.example .env" in example
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     values = re.findall(r"^\s+(?:ELASTIC_PASSWORD|ELASTICSEARCH_PASSWORD):\s*(.*)$", text, re.MULTILINE)
-    assert len(values) == 2 and all(PASSWORD_REF.match(v) for v in values), values
+    # The single node, its clients' shared settings, the cluster nodes' shared settings.
+    assert len(values) == 3 and all(PASSWORD_REF.match(v) for v in values), values
     if shutil.which("git") and (ROOT / ".git").exists():
         tracked = subprocess.run(["git", "ls-files", ".env"], cwd=ROOT, capture_output=True, text=True, check=True)
         assert tracked.stdout.strip() == ""
@@ -395,11 +414,18 @@ def test_app_and_indexer_share_one_configuration(services: dict) -> None:
 def test_environment_is_declared_once_through_an_anchor() -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     assert re.search(r"^x-app-env: &app-env$", text, re.MULTILINE)
-    for key in REQUIRED_APP_ENV:
+    for key in REQUIRED_APP_ENV - {"ELASTICSEARCH_URL"}:
         assert len(re.findall(rf"^\s*{key}:", text, re.MULTILINE)) == 1, key
-    # The indexer takes it whole, the app merges it under its serving settings.
+    # Twice: the single node's, and the cluster's override in x-cluster-env.
+    assert len(re.findall(r"^\s*ELASTICSEARCH_URL:", text, re.MULTILINE)) == 2
+    # The indexer takes it whole, the app merges it under its serving settings, and
+    # the cluster's settings merge it under their overrides.
     assert text.count("environment: *app-env") == 1
-    assert len(re.findall(r"^\s+<<: \*app-env$", text, re.MULTILINE)) == 1
+    assert len(re.findall(r"^\s+<<: \*app-env$", text, re.MULTILINE)) == 2
+    assert re.search(r"^x-cluster-env: &cluster-env\n  <<: \*app-env$", text, re.MULTILINE)
+    # The cluster's indexer takes the cluster's settings whole, its app merges them.
+    assert text.count("environment: *cluster-env") == 1
+    assert len(re.findall(r"^\s+<<: \*cluster-env$", text, re.MULTILINE)) == 1
 
 
 def test_app_and_indexer_run_the_same_image(services: dict) -> None:
@@ -428,13 +454,184 @@ def test_indexer_runs_only_on_demand(services: dict) -> None:
     indexer = services["indexer"]
     assert "indexer" in indexer["profiles"]
     # `docker compose up` must start the stack without the indexer.
-    assert all("profiles" not in services[name] for name in SERVICES - {"indexer"})
+    assert all("profiles" not in services[name] for name in DEFAULT_SERVICES - {"indexer"})
     assert command_words(indexer) == ["indexer", "index", "/posts"]
 
 
 def test_indexer_reads_posts_read_only_from_posts_dir(services: dict) -> None:
     posts = [m for m in mounts(services["indexer"]) if m.target == "/posts"]
     assert posts == [Mount("${POSTS_DIR:-./posts}", "/posts", True)]
+
+
+# ---------------------------------------------------------------------------
+# docker-compose.yml: the cluster profile
+# ---------------------------------------------------------------------------
+
+
+@needs_docker_compose
+def test_docker_compose_accepts_the_cluster_profile(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("", encoding="utf-8")
+    base = ["docker-compose", "-f", str(COMPOSE_FILE), "--env-file", str(empty), "--profile", "cluster", "config"]
+    env = compose_env(POSTS_DIR=str(tmp_path), ELASTIC_PASSWORD="0123456789abcdef")
+    rendered = subprocess.run(base, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert rendered.returncode == 0, rendered.stderr
+    normalized = yaml.safe_load(rendered.stdout)["services"]
+    # The password reaches every node (each may be the one that first sets it) and
+    # both clients of the cluster.
+    for node in CLUSTER_NODES:
+        assert environment(normalized[node])["ELASTIC_PASSWORD"] == "0123456789abcdef"
+    for name in ("app-cluster", "indexer-cluster"):
+        assert environment(normalized[name])["ELASTICSEARCH_PASSWORD"] == "0123456789abcdef"
+    # Without a password the profile refuses to start too.
+    refused = subprocess.run([*base, "-q"], env=compose_env(POSTS_DIR=str(tmp_path)), cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode != 0 and "ELASTIC_PASSWORD" in refused.stderr
+
+
+def test_cluster_nodes_form_one_cluster(services: dict) -> None:
+    nodes = {name: environment(services[name]) for name in CLUSTER_NODES}
+    assert len({env["cluster.name"] for env in nodes.values()}) == 1
+    for name, env in nodes.items():
+        assert env["node.name"] == name
+        # Bootstrapped together: every node names the same three masters...
+        assert env["cluster.initial_master_nodes"].split(",") == list(CLUSTER_NODES)
+        # ...and finds the other two by their service names.
+        assert set(env["discovery.seed_hosts"].split(",")) == set(CLUSTER_NODES) - {name}
+        assert "discovery.type" not in env, f"{name} would form a cluster of its own"
+
+
+def test_cluster_runs_the_single_nodes_image(services: dict) -> None:
+    # Same version as the single node, so as the test node (checked above).
+    image = services["elasticsearch"]["image"]
+    for name in (*CLUSTER_NODES, "es-certs"):
+        assert services[name]["image"] == image, name
+
+
+@pytest.mark.parametrize("name", CLUSTER_NODES)
+def test_cluster_node_is_health_checked_like_the_single_node(services: dict, name: str) -> None:
+    # Healthy = its cluster has a master and is at least yellow; the single node's
+    # check, authenticated the same way.
+    assert services[name]["healthcheck"] == services["elasticsearch"]["healthcheck"]
+
+
+@pytest.mark.parametrize("name", CLUSTER_NODES)
+def test_cluster_node_has_security_and_transport_tls_on(services: dict, name: str) -> None:
+    env = environment(services[name])
+    assert env["xpack.security.enabled"] == "true"
+    assert PASSWORD_REF.match(env["ELASTIC_PASSWORD"]), env["ELASTIC_PASSWORD"]
+    # Node to node: encrypted, with this node's own certificate, checked against the CA.
+    assert env["xpack.security.transport.ssl.enabled"] == "true"
+    assert env["xpack.security.transport.ssl.verification_mode"] in ("certificate", "full")
+    assert env["xpack.security.transport.ssl.keystore.path"] == f"certs/{name}.p12"
+    assert env["xpack.security.transport.ssl.truststore.path"] == f"certs/{name}.p12"
+    # HTTP TLS: the single node's stated choice (private network, 127.0.0.1).
+    assert env["xpack.security.http.ssl.enabled"] == environment(services["elasticsearch"])["xpack.security.http.ssl.enabled"]
+
+
+def test_certificates_come_from_a_one_shot_service_of_the_same_image(services: dict) -> None:
+    certs = services["es-certs"]
+    script = " ".join(command_words(certs))
+    # The CA, then one keystore per node, named as the nodes' settings expect.
+    assert "bin/elasticsearch-certutil ca" in script and "bin/elasticsearch-certutil cert" in script
+    loop = re.search(r"for node in ([\w ]+); do", script)
+    assert loop and tuple(loop.group(1).split()) == CLUSTER_NODES
+    assert '--out "$$certs/$$node.p12"' in script and '--name "$$node"' in script
+    # Keeps what exists: a second `up` must not give the nodes new certificates.
+    assert '[ ! -f "$$certs/ca.p12" ]' in script and '[ ! -f "$$certs/$$node.p12" ]' in script
+    assert "restart" not in certs or certs["restart"] == "no"
+    (volume,) = [m for m in mounts(certs) if m.target == "/usr/share/elasticsearch/config/certs"]
+    assert volume.is_named_volume and not volume.read_only
+    for name in CLUSTER_NODES:
+        node = services[name]
+        # The same volume, read-only, where certs/<node>.p12 resolves (config/).
+        assert Mount(volume.source, volume.target, True) in mounts(node), name
+        # A node starts only once its certificates exist.
+        assert node["depends_on"]["es-certs"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("name", CLUSTER_NODES)
+def test_cluster_node_is_limited_like_the_single_node(services: dict, name: str) -> None:
+    single, node = services["elasticsearch"], services[name]
+    for key in ("mem_limit", "cpus", "pids_limit", "ulimits"):
+        assert node[key] == single[key], key
+    heap = environment(node)["ES_JAVA_OPTS"].split()
+    assert heap == environment(single)["ES_JAVA_OPTS"].split()
+    # Half the container's memory at most: Lucene's files need the page cache.
+    xmx = next(int(w[4:-1]) for w in heap if w.startswith("-Xmx") and w.endswith("g"))
+    assert 2 * xmx <= int(str(node["mem_limit"]).rstrip("g"))
+
+
+def test_cluster_nodes_keep_their_data_apart(services: dict) -> None:
+    data = {name: [m for m in mounts(services[name]) if m.target == "/usr/share/elasticsearch/data"] for name in CLUSTER_NODES}
+    sources = [m.source for ms in data.values() for m in ms]
+    assert all(len(ms) == 1 and ms[0].is_named_volume for ms in data.values())
+    single = {m.source for m in mounts(services["elasticsearch"])}
+    assert len(set(sources)) == 3 and not set(sources) & single
+
+
+def test_host_ports_do_not_collide(services: dict) -> None:
+    # Both stacks can run side by side: no host port is published twice.
+    host_ports = [str(port).rsplit(":", 1)[0] for svc in services.values() for port in svc.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports)), host_ports
+
+
+@pytest.mark.parametrize("name", ["app-cluster", "indexer-cluster"])
+def test_cluster_clients_wait_for_and_list_all_three_nodes(services: dict, name: str) -> None:
+    svc = services[name]
+    for node in CLUSTER_NODES:
+        assert svc["depends_on"][node]["condition"] == "service_healthy", node
+    assert "elasticsearch" not in svc["depends_on"]
+    env = environment(svc)
+    urls = env["ELASTICSEARCH_URL"].split(",")
+    assert [urlparse(u).hostname for u in urls] == list(CLUSTER_NODES)
+    assert all(urlparse(u).port == 9200 and urlparse(u).scheme == "http" for u in urls)
+    # The app reads the list and the layout as the compose file means them.
+    from searchcore.config import load_settings
+
+    settings = load_settings(env)
+    assert settings.elasticsearch_hosts == urls
+    assert settings.search_shards == 3
+    # One replica: any single node can go without losing a shard.
+    assert settings.elasticsearch_replicas == 1 < len(CLUSTER_NODES)
+
+
+def test_cluster_clients_share_the_single_nodes_configuration(services: dict) -> None:
+    app, indexer = environment(services["app-cluster"]), environment(services["indexer-cluster"])
+    single_app = environment(services["app"])
+    # Only the cluster settings differ from the single-node app's; the serving ones are the same.
+    assert set(app) == set(single_app) | {"SEARCH_SHARDS", "SEARCH_REPLICAS"}
+    assert {k: v for k, v in app.items() if k not in CLUSTER_CLIENT_ENV} == {
+        k: v for k, v in single_app.items() if k not in CLUSTER_CLIENT_ENV
+    }
+    assert {k: v for k, v in app.items() if k not in SERVING_ENV} == indexer
+    for key in ("build", "image", "command", "healthcheck", "mem_limit", "cpus", "pids_limit", "tmpfs"):
+        assert services["app-cluster"].get(key) == services["app"].get(key), key
+        assert services["indexer-cluster"].get(key) == services["indexer"].get(key), key
+
+
+def test_cluster_clients_have_their_own_data_volume(services: dict) -> None:
+    data_dir = environment(services["app-cluster"])["SEARCH_DATA_DIR"]
+    app = {m.source for m in mounts(services["app-cluster"]) if m.target == data_dir}
+    indexer = {m.source for m in mounts(services["indexer-cluster"]) if m.target == data_dir}
+    assert len(app) == 1 and app == indexer
+    # Not the single node's: its ledger describes an index in another Elasticsearch.
+    assert not app & {m.source for m in mounts(services["app"])}
+    posts = [m for m in mounts(services["indexer-cluster"]) if m.target == "/posts"]
+    assert posts == [Mount("${POSTS_DIR:-./posts}", "/posts", True)]
+
+
+def test_cluster_nginx_fronts_the_cluster_app(services: dict) -> None:
+    nginx, single = services["nginx-cluster"], services["nginx"]
+    env = environment(nginx)
+    assert env["NGINX_UPSTREAM"] == "app-cluster:" + environment(services["app-cluster"])["GUNICORN_BIND"].rsplit(":", 1)[1]
+    assert {k: v for k, v in env.items() if k != "NGINX_UPSTREAM"} == {
+        k: v for k, v in environment(single).items() if k != "NGINX_UPSTREAM"
+    }
+    assert nginx["depends_on"] == {"app-cluster": {"condition": "service_healthy"}}
+    assert nginx["ports"] == ["127.0.0.1:8001:8080"]
+    assert "ports" not in services["app-cluster"]
+    for key in ("image", "user", "command", "volumes", "healthcheck", "read_only", "tmpfs"):
+        assert nginx[key] == single[key], key
 
 
 # ---------------------------------------------------------------------------
