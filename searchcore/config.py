@@ -64,9 +64,9 @@ class Settings:
     title_boost: float = 3.0
     recency_weight: float = 0.1
     # how much an article's substance (its own text, boilerplate left out) weighs
-    # against a one-line notice; with the recency weight, their multipliers stay
-    # under 2 (fields.prior_multiplier) so an exact match's tier is never overturned
-    substance_weight: float = 1.0
+    # against a one-line notice (× 2 at most; with recency's 0.1, × 2.14): the tiers
+    # of searchcore.query multiply evidence by far more, so no prior overturns a tier
+    substance_weight: float = 2.0
     facet_cache: int = 2048  # facet-count sets kept per process; 0 turns the cache off
     # threads one tantivy search may use (slices of a large query, facet counts); 1 = none
     search_threads: int = field(default_factory=_default_threads)
@@ -114,7 +114,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         max_page=_int(env, "SEARCH_MAX_PAGE", 50, 1, 1000),
         title_boost=_float(env, "SEARCH_TITLE_BOOST", 3.0),
         recency_weight=_float(env, "SEARCH_RECENCY_WEIGHT", 0.1),
-        substance_weight=_float(env, "SEARCH_SUBSTANCE_WEIGHT", 1.0),
+        substance_weight=_float(env, "SEARCH_SUBSTANCE_WEIGHT", 2.0),
         facet_cache=_int(env, "SEARCH_FACET_CACHE", 2048, 0, 1_000_000),
         search_threads=_int(env, "SEARCH_THREADS", _default_threads(), 1, 64),
         search_shards=_int(env, "SEARCH_SHARDS", 1, 1, 1024),

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
@@ -125,8 +125,10 @@ FIELDS: tuple[Field, ...] = (
     # static priors, each multiplying a relevance score by log2(2 + weight × value)
     Field("fresh", "prior", lambda ia: freshness(ia.article.date), weight="recency_weight"),
     Field("substance", "prior", lambda ia: substance(ia.search_text), weight="substance_weight"),
-    _stream("title_words"),
-    _stream("body_words"),
+    # words: positioned for the whole-word tier (a phrase of words) and for words
+    # near each other (a window over them): searchcore.query
+    _stream("title_words", positions=True),
+    _stream("body_words", positions=True),
     # single characters are term lookups: frequencies suffice
     _stream("title_chars"),
     _stream("body_chars"),
@@ -142,11 +144,12 @@ PRIORS = tuple(f for f in FIELDS if f.kind == "prior")
 DATE = next(f.name for f in FIELDS if f.kind == "date")  # the sort order of newest and oldest
 
 
-def is_current_schema(field_names: Collection[str]) -> bool:
-    """Whether an index with these fields was built from this table: an index built
-    by an older version lacks a field and must be rebuilt (tantivy's field ids are
-    positional, and a new field has no values in old documents)."""
-    return all(f.name in field_names for f in FIELDS)
+def is_current_schema(positioned: Mapping[str, bool]) -> bool:
+    """Whether an index with these fields (name: whether it records positions) was
+    built from this table: an index built by an older version lacks a field (tantivy's
+    field ids are positional, and a new field has no values in old documents) or
+    positions a query now reads (a phrase over it would fail), and must be rebuilt."""
+    return all(f.name in positioned and (positioned[f.name] or not f.positions) for f in FIELDS)
 
 
 @dataclass(frozen=True)

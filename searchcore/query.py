@@ -19,19 +19,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .analysis import Term
+from .analysis import Term, query_words
 
 
 @dataclass(frozen=True)
 class Tokens:
     """Tokens of one stream: one token is a term lookup; several are a phrase
     (consecutive positions). ``at`` lists the positions that suffice to match the
-    phrase (see ``substring``); an engine may look up only those."""
+    phrase (see ``substring``); an engine may look up only those. ``slop`` > 0
+    makes the phrase a window: Lucene's sloppy phrase, which both engines share
+    (each token may move that many positions in all, a swap of two costing 2)."""
 
     field: str
     tokens: tuple[str, ...]
     boost: float = 1.0
     at: tuple[int, ...] = ()
+    slop: int = 0
 
     @property
     def phrase(self) -> bool:
@@ -106,44 +109,94 @@ def words(field: str, term: Term, boost: float = 1.0) -> Clause:
     return Bool(must=tuple(Tokens(field, (w,)) for w in tokens), boost=boost)
 
 
-# What an exact match of a term adds to the score: more than any evidence the other
-# clauses can give (a few hundred at most) times the largest recency multiplier
-# (log2(2 + 1) ≈ 1.6), so every article containing the term as typed ranks above
-# every article that only has its words, on every page of a relevance order.
+# Tiers multiply: a kind of match multiplies its evidence by its tier, so each kind
+# ranks above the next on every page of a relevance order, while within a kind the
+# order is still evidence × priors (an added constant would leave only the priors to
+# decide: a long article naming 芯片 once would beat the article about chips). A
+# tier exceeds the ratio of the most to the least evidence two articles of adjacent
+# kinds can have, times the largest ratio of priors (about 2.1 with the defaults).
+# - EXACT: a term of several words as typed (its characters, in the title or the
+#   body), above its words only in the title or near each other (a floor of 1 under
+#   the evidence, since the evidence may be small);
+# - WORD: a one-word term on word boundaries (its dictionary word) above the same
+#   characters across words (台海 in 台海局势 above 台海军 = 台 | 海军, 舞台海报);
+# - PROXIMITY: a spaced query's terms side by side in the order typed (香港 国安法
+#   in …香港国安法…) above the same terms apart, as Meilisearch ranks by proximity.
 EXACT_TIER = 10_000.0
+WORD_TIER = 10_000.0
+PROXIMITY_TIER = 10_000.0
+
+# A term's words near each other in a body: a window of Lucene's sloppy phrase. 4
+# takes them in order with up to four words between (HPV疫苗三剂接种 for 疫苗接种)
+# or reversed with one between (接种狂犬疫苗); further apart is "in passing".
+NEAR_SLOP = 4
+# The terms of a spaced query next to each other: one word between, or two
+# neighbours swapped.
+PROXIMITY_SLOP = 2
+
+
+def _positioned(term: Term) -> tuple[str, ...]:
+    return tuple(w.replace(" ", "_") for w in term.words)
+
+
+def _either(clauses: tuple[Clause, ...]) -> Clause:
+    return clauses[0] if len(clauses) == 1 else Bool(should=clauses)
+
+
+def tier(condition: Clause, evidence: tuple[Clause, ...], times: float) -> Bool:
+    """Articles matching ``condition``, scored ``times`` × (1 + ``evidence``)."""
+    return Bool(must=(Constant(condition, 1.0),), should=evidence, boost=times)
+
+
+# What a title naming the term adds, times SEARCH_TITLE_BOOST: a constant, about what
+# a body that is about the term scores. Not BM25: over a few words its length
+# normalization makes the shortest title win, and a one-line notice titled 碳中和
+# would outrank every article about 碳中和 whatever their bodies say.
+TITLE_POINTS = 2.0
 
 
 def term_clause(term: Term, title_boost: float, body_words_only: bool = False) -> Bool:
     """One reader's term, as a reader means it: the characters as typed, in the
-    title or the body; or all its dictionary words in the title (a headline with
-    天津 and 产教融合 is about 天津产教融合 even though the string is not there).
-    All its words scattered over a body are no match: 新冠 in one paragraph and
-    疫苗 in another is not an article about 新冠疫苗.
+    title or the body; all its dictionary words in the title (a headline with 天津
+    and 产教融合 is about 天津产教融合 even though the string is not there); or its
+    words near each other in the body (接种HPV疫苗 is about 疫苗接种). Its words
+    scattered over a body are no match: 新冠 in one paragraph and 疫苗 in another is
+    not an article about 新冠疫苗.
 
-    An exact match scores ``EXACT_TIER`` (in the title and in the body, twice), so
-    exact matches come first; within a tier, whole words and titles rank higher.
-    The substring over bodies (a phrase of pairs over every body, the costliest
-    clause at scale) is read once: it decides the tier and scores nothing else;
-    bodies' evidence is their whole words. ``body_words_only`` (related articles)
-    matches any word of the title in titles or bodies instead, without it.
+    Tiers order the kinds of match (see ``EXACT_TIER``); within a kind, the body's
+    evidence (BM25 over its words) and a title naming the term (``TITLE_POINTS``).
+    ``body_words_only`` (related articles) matches any word of the title in
+    titles or bodies instead, without tiers.
     """
-    title = substring("title", term, title_boost)
-    title_words = (words("title_words", term, title_boost * 2),) if term.words else ()
-    body_words = (words("body_words", term, 2.0),) if term.words else ()
     if body_words_only:
-        return Bool(should=(title, *title_words, *body_words))
-    if not term.words or term.words == (term.text,):
-        # One word (or a quoted phrase): every match is exact, there is no tier to
-        # keep, and the plain union is what tantivy's top-k prunes best (a constant
-        # clause costs common one-word queries half as much again).
-        return Bool(should=(title, substring("body", term), *title_words, *body_words))
-    accepted = (Constant(substring("title", term), EXACT_TIER), Constant(substring("body", term), EXACT_TIER), title)
-    return Bool(must=(Bool(should=(*accepted, *title_words)),), should=body_words)
+        extra = (words("title_words", term, title_boost * 2), words("body_words", term, 2.0)) if term.words else ()
+        return Bool(should=(substring("title", term, title_boost), *extra))
+    body = substring("body", term)
+    in_title = Constant(substring("title", term), title_boost * TITLE_POINTS)
+    if not term.words:
+        # A quoted phrase matches as typed only; its body evidence is its words
+        # (BM25 over a phrase of pairs differs between the engines: tantivy reads
+        # only the pairs of ``at``).
+        evidence = replace(term, words=tuple(query_words(term.text)))
+        found = Bool(should=(in_title, Constant(body, 1.0)))
+        return Bool(must=(found,), should=(words("body_words", evidence, 2.0),) if evidence.words else ())
+    words_in_title = Constant(words("title_words", term), title_boost * TITLE_POINTS)
+    if term.words == (term.text,):
+        # One word: every match is as typed; on word boundaries its evidence is
+        # multiplied (not for one character: 美 for 美国 is what a reader means).
+        times = WORD_TIER if len(term.chars) > 1 else 1.0
+        whole = (replace(words_in_title, score=words_in_title.score * times), words("body_words", term, 2.0 * times))
+        return Bool(should=(in_title, body, *whole))
+    body_words = words("body_words", term, 2.0)
+    exact = tier(_either((substring("title", term), body)), (in_title, words_in_title, body_words), EXACT_TIER)
+    near = Constant(Tokens("body_words", _positioned(term), slop=NEAR_SLOP), 1.0)
+    return Bool(must=(Bool(should=(exact, in_title, words_in_title, near)),), should=(body_words,))
 
 
 def text_query(terms: Iterable[Term], title_boost: float, any_terms: bool = False, body_words_only: bool = False) -> Clause:
     """The scored part of a search: every term (or, ``any_terms``, any of them)
     and none of the excluded ones; everything when there are no terms."""
+    terms = list(terms)
     wanted, excluded = [], []
     for t in terms:
         (excluded if t.negate else wanted).append(term_clause(t, title_boost, body_words_only))
@@ -153,7 +206,22 @@ def text_query(terms: Iterable[Term], title_boost: float, any_terms: bool = Fals
         return Bool(should=tuple(wanted), must_not=tuple(excluded))
     if not excluded and len(wanted) == 1:
         return wanted[0]
-    return Bool(must=tuple(wanted) or (MatchAll(),), must_not=tuple(excluded))
+    all_of = Bool(must=tuple(wanted) or (MatchAll(),), must_not=tuple(excluded))
+    side_by_side = proximity([t for t in terms if not t.negate])
+    if side_by_side is None:
+        return all_of
+    # the same articles, those with the terms side by side scored PROXIMITY_TIER times more
+    return Bool(must=(all_of,), should=(tier(side_by_side, tuple(wanted), PROXIMITY_TIER),))
+
+
+def proximity(wanted: list[Term]) -> Clause | None:
+    """A spaced query's terms side by side, in the order typed (``香港 国安法`` is
+    about 香港国安法 more than an article with 香港 in its first line and a British
+    国安法 in its last); None for one term or a quoted one."""
+    if len(wanted) < 2 or any(not t.words for t in wanted):
+        return None
+    tokens = tuple(w for t in wanted for w in _positioned(t))
+    return Bool(should=tuple(Tokens(f, tokens, slop=PROXIMITY_SLOP) for f in ("title_words", "body_words")))
 
 
 def filtered(match: Clause, filters: tuple[Filter, ...]) -> Clause:

@@ -368,9 +368,13 @@ def test_shared_engine_helpers():
 
     assert physical_name("news", datetime(2024, 3, 14, 1, 2, 3, 4, tzinfo=UTC)) == "news-20240314010203000004"
     assert physical_name("news").startswith("news-")
-    names = {f.name for f in FIELDS}
-    assert is_current_schema(names) and is_current_schema({*names, "retired"})
-    assert not any(is_current_schema(names - {name}) for name in names)  # any field missing: rebuild
+    full = {f.name: f.positions for f in FIELDS}
+    assert is_current_schema(full) and is_current_schema({**full, "retired": False})
+    assert is_current_schema(dict.fromkeys(full, True))  # positions a query does not read: harmless
+    assert not any(is_current_schema({k: v for k, v in full.items() if k != name}) for name in full)  # a field missing
+    positioned = [f.name for f in FIELDS if f.positions]
+    assert "body_words" in positioned  # the word tier and the window read them
+    assert not any(is_current_schema({**full, name: False}) for name in positioned)  # positions now read: rebuild
     assert outdated("news-1") == "the index news-1 was built by an older version; run `indexer reindex PATH` to rebuild it"
     assert freshness(datetime(2000, 1, 1, tzinfo=UTC)) == 0.0
     assert freshness(datetime(2050, 1, 1, tzinfo=UTC)) == 1.0
@@ -420,6 +424,45 @@ _NOTICE_AND_ARTICLE = [
     ("article-0", "我市发布碳中和行动方案 明确五年减排目标", "2023-08-01", "碳中和行动方案提出，" + "各领域逐步减排。" * 20),
 ]
 
+# 疫苗接种 as typed (the _EXACT articles say 新冠疫苗接种), its words near each other
+# (in order with a word between; reversed with one between, and in a long article
+# whose title has them too: it would win but for the tier), and far apart.
+_NEAR = [
+    ("exact-short", "社区简讯", "2023-04-05", "疫苗接种点周末开放。"),  # as typed, and little else
+    ("near-0", "九价疫苗预约恢复", "2023-01-05", "医生建议女性尽早完成HPV疫苗三剂接种。" + "门诊恢复正常。" * 30),
+    (
+        "near-1",
+        "宠物接种疫苗需求旺 医院生意红火",
+        "2023-02-05",
+        "兽医提醒幼犬应按时接种狂犬疫苗。" + "养宠人数增加，接种疫苗前先体检。" * 15,
+    ),
+    ("far-0", "社区卫生服务周报", "2023-03-05", "流感疫苗到货。" + "门诊秩序良好。" * 30 + "老人体检和接种证明办理照常。"),
+]
+
+# 台海 on word boundaries (台海 局势) and across words (台 | 海军, 舞台 | 海报). The
+# articles across words are built to win on everything else: the term in their
+# titles and bodies, often, and long bodies; those on boundaries, short and once.
+_BOUNDARY = [
+    ("whole-0", "渔业简讯", "2022-06-15", "台海渔船陆续出海。"),
+    ("whole-1", "局势简讯", "2022-08-05", "台海局势骤然升温。"),
+    ("across-0", "台海军新一代护卫舰下水", "2023-01-12", "台海军新一代护卫舰下水，台海军官兵列队。" + "新舰性能先进。" * 30),
+    ("across-1", "舞台海报设计大赛揭晓", "2023-06-18", "舞台海报设计大赛揭晓，舞台海报展同期开幕。" + "作品风格多样。" * 30),
+]
+
+# 香港 国安法 typed with a space: side by side in one article; in another, both in the
+# title and often, but about a British law (香港 … 英国拟订国安法).
+_PROXIMITY = [
+    ("nsl-0", "实施一周年 社会秩序恢复稳定", "2021-06-30", "香港国安法实施一周年。"),
+    (
+        "nsl-uk",
+        "香港商界关注英国拟订国安法",
+        "2023-02-14",
+        "香港商界人士关注英国政府的新草案。" + "香港企业正在评估影响。" * 10 + "英国议会拟订的国安法草案下月辩论。",
+    ),
+]
+
+_PRECISION = _EXACT + _TITLE_WORDS + _SCATTERED + _NOTICE_AND_ARTICLE + _NEAR + _BOUNDARY + _PROXIMITY
+
 
 @pytest.fixture(scope="module")
 def precision():
@@ -443,12 +486,12 @@ def _precision_searcher(precision, engine_name, tmp_path_factory):
     if engine_name not in precision:
         folder = tmp_path_factory.mktemp("precision") / "posts"
         folder.mkdir()
-        for doc_id, title, day, body in _EXACT + _TITLE_WORDS + _SCATTERED + _NOTICE_AND_ARTICLE:
+        for doc_id, title, day, body in _PRECISION:
             (folder / f"{doc_id}.md").write_text(
                 f"---\ntitle: \"{title}\"\ndate: {day} 10:00:00 +0800\ncategories: health\n---\n<p>{body}</p>\n", encoding="utf-8"
             )
         s = make_settings(engine_name, tmp_path_factory.mktemp("precision-idx") / "data").with_(page_size=4)
-        assert run(s, folder).indexed == len(_EXACT + _TITLE_WORDS + _SCATTERED + _NOTICE_AND_ARTICLE)
+        assert run(s, folder).indexed == len(_PRECISION)
         precision[engine_name] = (s, open_engine(s))
     s, engine = precision[engine_name]
     return Searcher(engine, s)
@@ -483,3 +526,39 @@ def test_an_article_about_a_topic_outranks_a_notice_that_only_names_it(precision
     searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
     ranked = [h.id for h in searcher.search(SearchRequest(q="碳中和")).hits]
     assert ranked == ["article-0", "notice-0"]
+
+
+@pytest.mark.parametrize("engine_name", ["tantivy", "elasticsearch"])
+def test_words_near_each_other_are_accepted_after_the_string_as_typed(precision, engine_name, tmp_path_factory):
+    """疫苗接种: the articles saying it as typed (a two-line one among them), then
+    those with its words near each other (HPV疫苗三剂接种; 接种狂犬疫苗, reversed, in a
+    long article with them in its title too), on every page; an article with 疫苗 in
+    its first line and 接种 in its last is no match."""
+    searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
+    exact = {a[0] for a in _EXACT} | {"exact-short"}
+    pages = [searcher.search(SearchRequest(q="疫苗接种", page=p)) for p in (1, 2, 3)]
+    ranked = [h.id for r in pages for h in r.hits]
+    assert {r.total for r in pages} == {len(exact) + 2}
+    assert set(ranked[: len(exact)]) == exact and set(ranked[len(exact) :]) == {"near-0", "near-1"}
+    assert searcher.search(SearchRequest(q="疫苗 接种")).total == len(exact) + 3  # spaced: anywhere
+
+
+@pytest.mark.parametrize("engine_name", ["tantivy", "elasticsearch"])
+def test_a_word_ranks_above_the_same_characters_across_words(precision, engine_name, tmp_path_factory):
+    """台海: the short articles where it is a word come before those where its
+    characters straddle two words (台海军, 舞台海报), though those have it in the
+    title, more often, with more to say; all four are found, on every page."""
+    searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
+    pages = [searcher.search(SearchRequest(q="台海", page=p)) for p in (1, 2)]
+    ranked = [h.id for r in pages for h in r.hits]
+    assert pages[0].total == 4
+    assert set(ranked[:2]) == {"whole-0", "whole-1"} and set(ranked[2:]) == {"across-0", "across-1"}
+
+
+@pytest.mark.parametrize("engine_name", ["tantivy", "elasticsearch"])
+def test_spaced_terms_side_by_side_rank_first(precision, engine_name, tmp_path_factory):
+    """香港 国安法: the article saying 香港国安法 ranks above one with both words in its
+    title and 香港 all over its body, about a British law; both are found."""
+    searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
+    ranked = [h.id for h in searcher.search(SearchRequest(q="香港 国安法")).hits]
+    assert ranked == ["nsl-0", "nsl-uk"]

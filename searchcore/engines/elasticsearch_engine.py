@@ -290,7 +290,7 @@ class ElasticsearchEngine:
             return ElasticsearchWriter(self, name, rebuild=True)
         mapping = self._call(self.es.indices.get_mapping, index=current)
         props = next(iter(mapping.values()), {}).get("mappings", {}).get("properties", {})
-        if not is_current_schema(props):
+        if not is_current_schema({k: v.get("index_options", "positions") == "positions" for k, v in props.items()}):
             raise EngineError(outdated(current))
         return ElasticsearchWriter(self, current, rebuild=False)
 
@@ -312,7 +312,8 @@ class ElasticsearchEngine:
         """A clause of the neutral tree (``searchcore.query``) in the query DSL."""
         if isinstance(c, Tokens):
             if c.phrase:  # match_phrase wants every position: ``at`` is tantivy's shortcut
-                return {"match_phrase": {c.field: {"query": " ".join(c.tokens), "analyzer": "whitespace", "boost": c.boost}}}
+                phrase = {"query": " ".join(c.tokens), "analyzer": "whitespace", "boost": c.boost}
+                return {"match_phrase": {c.field: phrase | ({"slop": c.slop} if c.slop else {})}}
             return {"term": {c.field: {"value": c.tokens[0], "boost": c.boost}}}
         if isinstance(c, AnyValue):
             return {"terms": {c.field: list(c.values)}}

@@ -180,13 +180,18 @@ def _register(index: tantivy.Index) -> tantivy.Index:
     return index
 
 
-def _field_names(folder: Path) -> set[str]:
-    """Field names of the index in ``folder``, from its meta.json."""
+def _field_positions(folder: Path) -> dict[str, bool]:
+    """The fields of the index in ``folder`` and whether each records positions,
+    from its meta.json (what ``is_current_schema`` checks)."""
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return set()
-    return {f.get("name") for f in meta.get("schema", [])}
+        return {}
+    out = {}
+    for f in meta.get("schema", []):
+        indexing = (f.get("options") or {}).get("indexing") or {}
+        out[f.get("name")] = isinstance(indexing, dict) and indexing.get("record") == "position"
+    return out
 
 
 class TantivyWriter:
@@ -347,7 +352,7 @@ class TantivyEngine:
                     folder = self.root / name
                     if not tantivy.Index.exists(str(folder)):
                         raise IndexMissing(f"CURRENT names {name}, which is not an index; run `indexer reindex PATH`")
-                    if not is_current_schema(_field_names(folder)):
+                    if not is_current_schema(_field_positions(folder)):
                         raise IndexMissing(outdated(name, rebuild_hint=False))
                     self._index = _register(tantivy.Index.open(str(folder)))
                     self._index_name = name
@@ -391,7 +396,7 @@ class TantivyEngine:
                 w.rebuild = False
                 self.set_current(name)
             return w
-        if not is_current_schema(_field_names(self.root / current)):
+        if not is_current_schema(_field_positions(self.root / current)):
             raise EngineError(outdated(current))
         return TantivyWriter(self, self.root / current, rebuild=False)
 
@@ -445,7 +450,7 @@ class TantivyEngine:
         if isinstance(c, Tokens):
             if c.phrase:
                 at = c.at or range(len(c.tokens))
-                q = Q.phrase_query(self.schema, c.field, [(i, c.tokens[i]) for i in at])
+                q = Q.phrase_query(self.schema, c.field, [(i, c.tokens[i]) for i in at], c.slop)
             else:
                 q = Q.term_query(self.schema, c.field, c.tokens[0])
             return q if c.boost == 1.0 else Q.boost_query(q, c.boost)
