@@ -562,3 +562,62 @@ def test_spaced_terms_side_by_side_rank_first(precision, engine_name, tmp_path_f
     searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
     ranked = [h.id for h in searcher.search(SearchRequest(q="香港 国安法")).hits]
     assert ranked == ["nsl-0", "nsl-uk"]
+
+
+@pytest.mark.parametrize("engine_name", ["tantivy", "elasticsearch"])
+def test_an_index_whose_word_streams_lack_positions_must_be_rebuilt(engine_name, tmp_path):
+    """The word tier and the windows read the word streams' positions: an index built
+    before they were recorded is refused as built by an older version (readers and
+    ``indexer index``), and a reindex makes a current one. Built for real, then its
+    record of body_words made what an older version wrote."""
+    import copy
+    import json
+
+    from indexer.pipeline import run
+    from searchcore.engines import open_engine
+    from searchcore.engines.base import EngineError
+
+    from .conftest import drop_es_indices, make_settings, require_engine
+
+    require_engine(engine_name)
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    doc_id, title, day, body = _NEAR[1]
+    post = f'---\ntitle: "{title}"\ndate: {day} 10:00:00 +0800\n---\n<p>{body}</p>\n'
+    (folder / f"{doc_id}.md").write_text(post, encoding="utf-8")
+    s = make_settings(engine_name, tmp_path / "data")
+    try:
+        assert run(s, folder).indexed == 1
+        engine = open_engine(s)
+        name = engine.physical_index()
+        if engine_name == "tantivy":
+            meta_path = engine.root / name / "meta.json"
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            for f in meta["schema"]:
+                if f["name"] == "body_words":
+                    f["options"]["indexing"]["record"] = "freq"
+            meta_path.write_text(json.dumps(meta), encoding="utf-8")
+            engine.close()
+            engine = open_engine(s)
+            with pytest.raises(EngineError, match="older version"):
+                Searcher(engine, s).search(SearchRequest(q="疫苗接种"))
+        else:
+            from searchcore.engines.elasticsearch_engine import MAPPINGS
+
+            old = copy.deepcopy(MAPPINGS)
+            old["properties"]["body_words"]["index_options"] = "freqs"
+            engine.es.indices.create(index=f"{s.index}-old", mappings=old)
+            engine.es.indices.update_aliases(
+                actions=[{"remove": {"index": name, "alias": s.index}}, {"add": {"index": f"{s.index}-old", "alias": s.index}}]
+            )
+        with pytest.raises(EngineError, match="older version"):
+            engine.writer()
+        engine.close()
+        assert run(s, folder, rebuild=True).indexed == 1
+        engine = open_engine(s)
+        try:
+            assert [h.id for h in Searcher(engine, s).search(SearchRequest(q="疫苗接种")).hits] == [doc_id]
+        finally:
+            engine.close()
+    finally:
+        drop_es_indices(s)
