@@ -217,7 +217,7 @@ class ElasticsearchEngine:
         except (ESConnectionError, TransportError) as exc:
             raise EngineUnavailable(f"Elasticsearch at {self.settings.elasticsearch_url} is unreachable: {exc}") from exc
         except ApiError as exc:
-            raise _refused(getattr(exc, "status_code", 500), exc) from exc
+            raise _refused(getattr(exc, "status_code", 500), exc, self.alias) from exc
 
     def _missing(self) -> IndexMissing:
         return IndexMissing(f"no index {self.alias!r} in Elasticsearch: run `indexer index PATH` first")
@@ -402,7 +402,7 @@ class ElasticsearchEngine:
             elif isinstance(err, dict) and err.get("type") == "index_not_found_exception":
                 out.append(self._missing())
             else:
-                out.append(_refused(r.get("status", 500), err))
+                out.append(_refused(r.get("status", 500), err, self.alias))
         return out
 
     def search(self, q: EngineQuery) -> EngineResult:
@@ -477,9 +477,12 @@ class ElasticsearchEngine:
         self.es.close()
 
 
-def _refused(status: int, detail: object) -> EngineError:
+def _refused(status: int, detail: object, alias: str = "") -> EngineError:
     """An error answer from Elasticsearch: busy or down (readers get a 503 and
-    retry) or a real error."""
+    retry), an index built before a field recorded what a query reads (readers see
+    "no index" as with tantivy, the operator the reason), or a real error."""
+    if "indexed without position data" in str(detail):
+        return IndexMissing(outdated(alias or "behind the alias", rebuild_hint=False))
     if status in (429, 502, 503, 504):
         return EngineUnavailable(f"Elasticsearch is overloaded or unavailable: {detail}")
     return EngineError(f"Elasticsearch error: {detail}")
