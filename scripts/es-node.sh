@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Manage a real single-node Elasticsearch 9.x for tests and CI.
+# Manage a real single-node Elasticsearch 9.x for tests and CI, or (with
+# `start --nodes N`) a local cluster of N nodes on 127.0.0.1 for the cluster test
+# (tests/test_es_cluster.py, scripts/cluster-test.sh).
 #
 # The node is the test distribution that Elastic publishes on Maven Central
 # (org.elasticsearch.distribution.integ-test-zip:elasticsearch:<version>:zip).
@@ -15,6 +17,12 @@
 # that pid and the cluster name newsearch-test. Another node on the port (a
 # developer's own cluster, someone else's test node) is never adopted: without
 # ES_PORT the script takes the next free port, with ES_PORT it stops with an error.
+#
+# A cluster follows the same rules per node (its pid file, its port, its cluster
+# name, which is never newsearch-test: a cluster node and the single test node can
+# never join each other). Its folders are apart from the single node's
+# ($ES_HOME_CACHE/cluster-<name>-<version>/node-K), so `stop` without --cluster
+# can never find, or stop, a cluster node.
 set -euo pipefail
 
 readonly DEFAULT_ES_VERSION=9.5.3
@@ -33,7 +41,9 @@ ES_JAVA_HOME="${ES_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 # 1 GB, as docker-compose gives production: Elasticsearch refuses (429) any single
 # document over a tenth of the heap in indexing pressure (~4× its bytes), so at 512 MB
 # a legal 9 MB post (under --max-bytes) could not be indexed.
+ES_JAVA_OPTS_GIVEN=${ES_JAVA_OPTS:+1}
 ES_JAVA_OPTS="${ES_JAVA_OPTS:--Xms1g -Xmx1g}"
+ES_START_TIMEOUT_GIVEN=${ES_START_TIMEOUT:+1}
 ES_START_TIMEOUT="${ES_START_TIMEOUT:-120}"
 ES_STOP_TIMEOUT="${ES_STOP_TIMEOUT:-60}"
 # Elasticsearch refuses to run as root; as root we run it as this user.
@@ -49,7 +59,16 @@ else
     RUN_AS_ROOT=0
 fi
 ES_HOME="$ES_HOME_CACHE/elasticsearch-$ES_VERSION"
-readonly CLUSTER_NAME=newsearch-test
+# Not readonly: cluster mode (use_cluster) names its own cluster.
+CLUSTER_NAME=newsearch-test
+
+# Cluster mode. Its own port ranges, away from the single node's (HTTP 9200-9219,
+# transport 9300-9399 by Elasticsearch's default), so a restarting cluster node
+# never finds its port taken by a single node that started meanwhile.
+ES_CLUSTER_NAME="${ES_CLUSTER_NAME:-newsearch-cluster}"
+ES_CLUSTER_PORT="${ES_CLUSTER_PORT:-9250}"
+ES_CLUSTER_TRANSPORT_PORT="${ES_CLUSTER_TRANSPORT_PORT:-9450}"
+ES_CLUSTER_PORT_RANGE="${ES_CLUSTER_PORT_RANGE:-50}"
 
 # Point every per-node path at the node for port $1. One data folder per version
 # and port: an index written by a newer version cannot be read by an older one,
@@ -68,10 +87,14 @@ use_port "$ES_PORT"
 usage() {
     cat <<EOF
 Usage: ${0##*/} start|stop|status|url|--help
+       ${0##*/} start --nodes N
+       ${0##*/} stop|status|url --cluster [--purge]
+       ${0##*/} stop-node K|start-node K
 
-Manage a single-node Elasticsearch $DEFAULT_ES_VERSION for tests and CI, on 127.0.0.1.
+Manage a single-node Elasticsearch $DEFAULT_ES_VERSION for tests and CI, on 127.0.0.1,
+or a local cluster of N nodes (--nodes N, N >= 2) for the cluster test.
 
-Commands:
+Commands (single node):
   start    fetch (Maven, cached in ~/.m2), unpack (once), start the node and wait
            until the cluster is yellow; print its URL. If this script's node is
            already running, only print its URL. A node it did not start is never
@@ -81,21 +104,51 @@ Commands:
            it does not (also when some other node answers on the port).
   url      print the URL this script's node answers on; exit 3 if it is not running.
 
+Commands (cluster ES_CLUSTER_NAME; never the single node's newsearch-test):
+  start --nodes N   start N nodes of one cluster in parallel, each with its own data
+           folder, pid file, HTTP and transport port (the first free ones from
+           ES_CLUSTER_PORT and ES_CLUSTER_TRANSPORT_PORT), all master-eligible;
+           wait until all N have joined and the cluster is yellow; print the N
+           URLs comma-separated on stdout (what ELASTICSEARCH_URL takes). When none
+           of its nodes runs, the cluster starts afresh: its data folders are wiped
+           and it bootstraps (cluster.initial_master_nodes). When some run, only
+           the missing ones are started, with their data.
+  stop --cluster    stop every node of the cluster (in parallel); with --purge,
+           then delete the cluster's folder (data and logs).
+  status --cluster  a line per node (pid, port, RSS, the elected master) and the
+           cluster's health; exit 3 unless all its nodes run.
+  url --cluster     print the N URLs comma-separated; exit 3 if no node runs.
+  stop-node K       stop node K (1..N) and wait until it is gone; its data stays.
+  start-node K      start node K again with its data and ports and wait until it
+           has joined the cluster (not for green: that is the caller's to wait
+           for, and to time); print its URL.
+  --nodes N (N >= 2) selects the cluster for stop, status and url too; --nodes 1
+  is the single node.
+
 Environment (defaults in brackets):
   ES_VERSION        Elasticsearch version [$DEFAULT_ES_VERSION]
   ES_PORT           HTTP port; only this one when given [the first free from 9200]
   ES_PORT_RANGE     ports tried from 9200 when ES_PORT is not given [20]
   ES_JAVA_HOME      JDK to run it with (the test zip bundles none)
                     [/usr/lib/jvm/temurin-25-jdk-amd64]
-  ES_JAVA_OPTS      JVM options [-Xms1g -Xmx1g]
+  ES_JAVA_OPTS      JVM options [-Xms1g -Xmx1g; per cluster node
+                    -Xms512m -Xmx512m -XX:TieredStopAtLevel=1]
   ES_HOME_CACHE     where the distribution is unpacked
                     [\$HOME/.cache/newsearch-es; /var/cache/newsearch-es as root]
   ES_DATA_DIR       data, logs and pid file [\$ES_HOME_CACHE/node-<version>-<port>]
-  ES_START_TIMEOUT  seconds to wait for yellow health [120]
+  ES_START_TIMEOUT  seconds to wait for yellow health [120; 180 for a cluster]
   ES_USER           unprivileged user that runs the node when started as root [esnode]
+  ES_CLUSTER_NAME   the cluster's name; its folder is
+                    \$ES_HOME_CACHE/cluster-<name>-<version> [newsearch-cluster]
+  ES_CLUSTER_PORT   first HTTP port tried for cluster nodes [9250]
+  ES_CLUSTER_TRANSPORT_PORT  first transport port tried for cluster nodes [9450]
+  ES_CLUSTER_PORT_RANGE      ports tried from each of those two [50]
 
-Example:
+Examples:
   ES_URL=\$(scripts/es-node.sh start) && pytest && scripts/es-node.sh stop
+  ES_CLUSTER_URL=\$(scripts/es-node.sh start --nodes 3)
+  scripts/es-node.sh stop-node 2 && scripts/es-node.sh start-node 2
+  scripts/es-node.sh stop --cluster
 EOF
 }
 
@@ -443,10 +496,513 @@ cmd_status() {
     return 3
 }
 
+# ---------------------------------------------------------------------------
+# Cluster mode: N nodes of one cluster on 127.0.0.1 (start --nodes N, --cluster,
+# stop-node K, start-node K). The helpers above work per node: use_node points
+# URL, PID_FILE, LOG_DIR and the rest at node K, and CLUSTER_NAME is the cluster's.
+
+# Point the cluster globals at ES_CLUSTER_NAME.
+use_cluster() {
+    [[ $ES_CLUSTER_NAME =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] ||
+        die "ES_CLUSTER_NAME must be letters, digits, '-' and '_', not '$ES_CLUSTER_NAME'"
+    [[ $ES_CLUSTER_NAME != newsearch-test ]] ||
+        die "ES_CLUSTER_NAME must not be newsearch-test, the single test node's cluster: the two would join"
+    CLUSTER_NAME=$ES_CLUSTER_NAME
+    CLUSTER_DIR="$ES_HOME_CACHE/cluster-$CLUSTER_NAME-$ES_VERSION"
+    NODES_FILE="$CLUSTER_DIR/nodes"
+    # Small heaps: three nodes share two cores and must leave room for the app,
+    # the readers and a developer's own single node. C1 only (no C2 compiles):
+    # a restarted node spends its start compiling, and the cluster test times
+    # that start; measured on two loaded cores, a node's restart and rejoin took
+    # 17-18 s with it against 26-27 s without. Searching 2,000 posts needs no C2.
+    ((${ES_JAVA_OPTS_GIVEN:-0})) || ES_JAVA_OPTS="-Xms512m -Xmx512m -XX:TieredStopAtLevel=1"
+    ((${ES_START_TIMEOUT_GIVEN:-0})) || ES_START_TIMEOUT=180
+}
+
+# Point every per-node path at node $1 of the cluster (its ports, once chosen,
+# are in its folder: a restarted node keeps them, so its URL and the other
+# nodes' seed list stay right).
+use_node() {
+    NODE=$1
+    NODE_NAME="$CLUSTER_NAME-$NODE"
+    ES_DATA_DIR="$CLUSTER_DIR/node-$NODE"
+    PID_FILE="$ES_DATA_DIR/es.pid"
+    PORT_FILE="$ES_DATA_DIR/http.port"
+    TRANSPORT_FILE="$ES_DATA_DIR/transport.port"
+    LOG_DIR="$ES_DATA_DIR/logs"
+    CONSOLE_LOG="$LOG_DIR/console.log"
+    ES_PORT=""
+    TRANSPORT_PORT=""
+    [[ -r $PORT_FILE ]] && ES_PORT=$(<"$PORT_FILE")
+    [[ -r $TRANSPORT_FILE ]] && TRANSPORT_PORT=$(<"$TRANSPORT_FILE")
+    URL="http://127.0.0.1:${ES_PORT:-0}"
+}
+
+# The cluster's size as recorded by its last fresh start; false if none.
+cluster_size() {
+    local n
+    [[ -r $NODES_FILE ]] || return 1
+    n=$(<"$NODES_FILE")
+    [[ $n =~ ^[0-9]+$ ]] && ((n >= 2)) || return 1
+    printf '%s\n' "$n"
+}
+
+# The N URLs, comma-separated, in node order.
+cluster_urls() {
+    local n=$1 k urls=()
+    for ((k = 1; k <= n; k++)); do
+        use_node "$k"
+        urls+=("$URL")
+    done
+    (IFS=,; printf '%s\n' "${urls[*]}")
+}
+
+# The transport addresses of all nodes, for discovery.seed_hosts.
+seed_hosts() {
+    local n=$1 k hosts=()
+    for ((k = 1; k <= n; k++)); do
+        hosts+=("127.0.0.1:$(<"$CLUSTER_DIR/node-$k/transport.port")")
+    done
+    (IFS=,; printf '%s\n' "${hosts[*]}")
+}
+
+# Print $1 free ports from $2 on (at most ES_CLUSTER_PORT_RANGE tried), none of
+# them in the words of $3 (ports already chosen).
+free_ports() {
+    local want=$1 base=$2 taken=" ${3:-} " port got=0
+    for ((port = base; port < base + ES_CLUSTER_PORT_RANGE && got < want; port++)); do
+        [[ $taken == *" $port "* ]] && continue
+        port_in_use "$port" && continue
+        printf '%s\n' "$port"
+        got=$((got + 1))
+    done
+    ((got == want)) || die "fewer than $want free ports in $base-$((base + ES_CLUSTER_PORT_RANGE - 1)); set ES_CLUSTER_PORT / ES_CLUSTER_TRANSPORT_PORT"
+}
+
+# Does node $NODE have an elected master (has it joined a formed cluster)?
+joined() {
+    curl -fsS -m 4 -o /dev/null "$URL/_cluster/health?master_timeout=2s" 2>/dev/null
+}
+
+# Settings for node $NODE of a cluster of $1 nodes; bootstrap ($2 = 1) only on a
+# fresh cluster's first start: cluster.initial_master_nodes must not outlive it.
+cluster_node_settings() {
+    local n=$1 bootstrap=$2 k names=()
+    local settings=(
+        "cluster.name=$CLUSTER_NAME"
+        "node.name=$NODE_NAME"
+        "network.host=127.0.0.1"
+        "http.port=$ES_PORT"
+        "transport.port=$TRANSPORT_PORT"
+        "discovery.seed_hosts=$(seed_hosts "$n")"
+        "path.data=$ES_DATA_DIR/data"
+        "path.logs=$LOG_DIR"
+        "cluster.routing.allocation.disk.threshold_enabled=false"
+        "action.destructive_requires_name=false"
+    )
+    if ((bootstrap)); then
+        for ((k = 1; k <= n; k++)); do names+=("$CLUSTER_NAME-$k"); done
+        settings+=("cluster.initial_master_nodes=$(IFS=,; printf '%s' "${names[*]}")")
+    fi
+    if [[ -d $ES_HOME/modules/x-pack-security ]]; then
+        settings+=("xpack.security.enabled=false")
+    fi
+    if [[ -d $ES_HOME/modules/ingest-geoip ]]; then
+        settings+=("ingest.geoip.downloader.enabled=false")
+    fi
+    local s
+    for s in "${settings[@]}"; do
+        printf -- '-E\n%s\n' "$s"
+    done
+}
+
+# Launch node $NODE in the background (it outlives this script); its launcher's
+# pid goes into LAUNCHERS[$NODE].
+declare -A LAUNCHERS=()
+launch_node() {
+    local n=$1 bootstrap=$2 settings=() cmd=()
+    mkdir -p "$ES_DATA_DIR/data" "$ES_DATA_DIR/tmp" "$LOG_DIR"
+    if ((RUN_AS_ROOT)); then
+        chown -R "$ES_USER:" "$ES_DATA_DIR"
+        as_node_user test -w "$ES_DATA_DIR" ||
+            die "user '$ES_USER' cannot write $ES_DATA_DIR; set ES_HOME_CACHE to a folder outside root's home"
+        cmd=(runuser -u "$ES_USER" --)
+    fi
+    mapfile -t settings < <(cluster_node_settings "$n" "$bootstrap")
+    rm -f "$PID_FILE"
+    say "starting node $NODE ($NODE_NAME) on $URL, transport $TRANSPORT_PORT (heap: $ES_JAVA_OPTS)"
+    # Each node its own ES_TMPDIR: nodes sharing one home must not share a temp dir.
+    cmd+=(env "ES_JAVA_HOME=$ES_JAVA_HOME" "ES_JAVA_OPTS=$ES_JAVA_OPTS"
+        "ES_PATH_CONF=$ES_HOME/config" "ES_TMPDIR=$ES_DATA_DIR/tmp"
+        "$ES_HOME/bin/elasticsearch" -q -p "$PID_FILE" "${settings[@]}")
+    # 8>&- 9>&-: the node must not inherit a lock.
+    (cd "$LOG_DIR" && exec nohup "${cmd[@]}") >"$CONSOLE_LOG" 2>&1 </dev/null 8>&- 9>&- &
+    LAUNCHERS[$NODE]=$!
+}
+
+# Stop node $NODE if its pid file names a live Elasticsearch; send TERM only
+# (wait_stopped waits), so several nodes stop in parallel.
+signal_node() {
+    local pid
+    pid=$(node_pid) || return 1
+    say "stopping node $NODE ($NODE_NAME, pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    printf '%s\n' "$pid"
+}
+
+# Wait until every pid in $@ is gone (KILL after ES_STOP_TIMEOUT).
+wait_stopped() {
+    local deadline=$((SECONDS + ES_STOP_TIMEOUT)) killed=0 pid alive
+    while :; do
+        alive=()
+        for pid in "$@"; do
+            kill -0 "$pid" 2>/dev/null && alive+=("$pid")
+        done
+        ((${#alive[@]} == 0)) && return 0
+        if ((SECONDS >= deadline && !killed)); then
+            say "still running after ${ES_STOP_TIMEOUT}s: ${alive[*]}; killing"
+            kill -KILL "${alive[@]}" 2>/dev/null || true
+            killed=1
+        fi
+        sleep 0.5
+    done
+}
+
+# Undo a cluster start that failed: stop the nodes launched by this call.
+abort_cluster_start() {
+    local k pids=() pid
+    for k in "${!LAUNCHERS[@]}"; do
+        use_node "$k"
+        pid=$(signal_node 2>/dev/null) && pids+=("$pid")
+        kill -TERM "${LAUNCHERS[$k]}" 2>/dev/null || true
+    done
+    ((${#pids[@]})) && wait_stopped "${pids[@]}"
+    for k in "${!LAUNCHERS[@]}"; do
+        wait "${LAUNCHERS[$k]}" 2>/dev/null || true
+    done
+}
+
+# Wait until the nodes in $2.. (launched or starting) answer as ours and have
+# joined, and the cluster holds $1 nodes and is yellow.
+wait_cluster() {
+    local n=$1 k pending
+    shift
+    local deadline=$((SECONDS + ES_START_TIMEOUT))
+    while :; do
+        pending=()
+        for k in "$@"; do
+            use_node "$k"
+            if [[ -n ${LAUNCHERS[$k]:-} ]] && ! kill -0 "${LAUNCHERS[$k]}" 2>/dev/null; then
+                print_failure "node $k exited during startup"
+                abort_cluster_start
+                die "node $k of $CLUSTER_NAME did not start; see the log above ($LOG_DIR)"
+            fi
+            ours_answering && joined || pending+=("$k")
+        done
+        if ((${#pending[@]} == 0)); then
+            use_node "$1"
+            curl -fsS -m 5 -o /dev/null \
+                "$URL/_cluster/health?wait_for_nodes=$n&wait_for_status=yellow&timeout=2s" 2>/dev/null && return 0
+        fi
+        if ((SECONDS >= deadline)); then
+            for k in "${pending[@]:-$1}"; do
+                use_node "$k"
+                print_failure "node $k was not ready after ${ES_START_TIMEOUT}s"
+            done
+            abort_cluster_start
+            die "cluster $CLUSTER_NAME did not form (all $n nodes, yellow) in ${ES_START_TIMEOUT}s; raise ES_START_TIMEOUT or see $CLUSTER_DIR/node-*/logs"
+        fi
+        sleep 1
+    done
+}
+
+check_launch_prerequisites() {
+    [[ -x $ES_JAVA_HOME/bin/java ]] ||
+        die "no JDK at ES_JAVA_HOME=$ES_JAVA_HOME; the test distribution bundles none: set ES_JAVA_HOME to a JDK 21+ (e.g. /usr/lib/jvm/temurin-25-jdk-amd64)"
+    command -v curl >/dev/null 2>&1 || die "curl not found: install curl"
+    ensure_user
+    ensure_distribution
+    if ((RUN_AS_ROOT)); then
+        chmod 755 "$ES_HOME_CACHE"
+        chown -R "$ES_USER:" "$ES_HOME"
+        as_node_user test -x "$ES_HOME/bin/elasticsearch" ||
+            die "user '$ES_USER' cannot reach $ES_HOME; set ES_HOME_CACHE to a folder outside root's home"
+    fi
+    mkdir -p "$CLUSTER_DIR"
+}
+
+# start --nodes N: a fresh cluster when none of its nodes runs, else the missing
+# nodes of the running one.
+cluster_start() {
+    local n=$1 k running=() missing=() started=$SECONDS recorded
+    if recorded=$(cluster_size); then
+        for ((k = 1; k <= recorded; k++)); do
+            use_node "$k"
+            if node_pid >/dev/null; then running+=("$k"); else missing+=("$k"); fi
+        done
+        if ((${#running[@]})) && ((recorded != n)); then
+            die "cluster $CLUSTER_NAME runs with $recorded nodes, not $n; stop it first (${0##*/} stop --cluster)"
+        fi
+    fi
+    check_launch_prerequisites
+    if ((${#running[@]} == 0)); then
+        # Fresh: wipe the old folders, choose ports, bootstrap all N.
+        rm -rf "${CLUSTER_DIR:?}"/node-*
+        local http_ports=() transport_ports=()
+        mapfile -t http_ports < <(free_ports "$n" "$ES_CLUSTER_PORT")
+        mapfile -t transport_ports < <(free_ports "$n" "$ES_CLUSTER_TRANSPORT_PORT" "${http_ports[*]}")
+        ((${#http_ports[@]} == n && ${#transport_ports[@]} == n)) || die "could not choose $n free ports"
+        for ((k = 1; k <= n; k++)); do
+            mkdir -p "$CLUSTER_DIR/node-$k"
+            printf '%s\n' "${http_ports[k - 1]}" >"$CLUSTER_DIR/node-$k/http.port"
+            printf '%s\n' "${transport_ports[k - 1]}" >"$CLUSTER_DIR/node-$k/transport.port"
+        done
+        printf '%s\n' "$n" >"$NODES_FILE"
+        say "starting a fresh cluster $CLUSTER_NAME of $n nodes (data: $CLUSTER_DIR)"
+        for ((k = 1; k <= n; k++)); do
+            use_node "$k"
+            launch_node "$n" 1
+        done
+        wait_cluster "$n" $(seq 1 "$n")
+    else
+        if ((${#missing[@]})); then
+            say "cluster $CLUSTER_NAME: nodes ${running[*]} run; starting ${missing[*]} with their data"
+            for k in "${missing[@]}"; do
+                use_node "$k"
+                port_in_use "$ES_PORT" && die "node $k's port $ES_PORT is taken by $(describe_port)"
+                launch_node "$n" 0
+            done
+        fi
+        wait_cluster "$n" $(seq 1 "$n")
+    fi
+    say "ready in $((SECONDS - started))s: cluster $CLUSTER_NAME, $n nodes, Elasticsearch $(remote_version)"
+    cluster_urls "$n"
+}
+
+# The cluster's size, or die saying there is none.
+require_cluster() {
+    cluster_size || die "no cluster $CLUSTER_NAME was started by this script ($NODES_FILE missing); start one with ${0##*/} start --nodes N"
+}
+
+require_node_number() {
+    local n=$1 k=$2
+    [[ $k =~ ^[0-9]+$ ]] && ((k >= 1 && k <= n)) || die "node number must be 1 to $n, not '$k'"
+}
+
+cluster_stop() {
+    local purge=$1 n k pids=() pid
+    if ! n=$(cluster_size); then
+        say "not running (no cluster $CLUSTER_NAME)"
+        ((purge)) && rm -rf "${CLUSTER_DIR:?}"
+        return 0
+    fi
+    for ((k = 1; k <= n; k++)); do
+        use_node "$k"
+        pid=$(signal_node) && pids+=("$pid")
+    done
+    if ((${#pids[@]})); then
+        wait_stopped "${pids[@]}"
+        for ((k = 1; k <= n; k++)); do
+            use_node "$k"
+            node_pid >/dev/null || rm -f "$PID_FILE"
+        done
+        say "stopped cluster $CLUSTER_NAME (${#pids[@]} nodes)"
+    else
+        say "not running (cluster $CLUSTER_NAME)"
+    fi
+    if ((purge)); then
+        rm -rf "${CLUSTER_DIR:?}"
+        say "deleted $CLUSTER_DIR"
+    fi
+}
+
+cluster_stop_node() {
+    local k=$1 n pid
+    n=$(require_cluster)
+    require_node_number "$n" "$k"
+    use_node "$k"
+    if ! pid=$(signal_node); then
+        say "node $k ($NODE_NAME) is not running"
+        return 0
+    fi
+    wait_stopped "$pid"
+    rm -f "$PID_FILE"
+    say "node $k stopped"
+}
+
+cluster_start_node() {
+    local k=$1 n started=$SECONDS
+    n=$(require_cluster)
+    require_node_number "$n" "$k"
+    use_node "$k"
+    if node_pid >/dev/null; then
+        say "node $k ($NODE_NAME) is already running"
+    else
+        [[ -d $ES_DATA_DIR/data ]] || die "node $k has no data folder ($ES_DATA_DIR): start the cluster with ${0##*/} start --nodes $n"
+        port_in_use "$ES_PORT" && die "node $k's port $ES_PORT is taken by $(describe_port)"
+        check_launch_prerequisites
+        launch_node "$n" 0
+    fi
+    wait_node_joined "$k"
+    say "node $k joined in $((SECONDS - started))s at $URL"
+    printf '%s\n' "$URL"
+}
+
+# Wait until node $1 answers as ours and has joined (not for the cluster's colour).
+wait_node_joined() {
+    local k=$1 deadline=$((SECONDS + ES_START_TIMEOUT))
+    use_node "$k"
+    until ours_answering && joined; do
+        if [[ -n ${LAUNCHERS[$k]:-} ]] && ! kill -0 "${LAUNCHERS[$k]}" 2>/dev/null; then
+            print_failure "node $k exited during startup"
+            die "node $k of $CLUSTER_NAME did not start; see the log above ($LOG_DIR)"
+        fi
+        if ((SECONDS >= deadline)); then
+            print_failure "node $k had not joined after ${ES_START_TIMEOUT}s"
+            abort_cluster_start
+            die "node $k of $CLUSTER_NAME did not join in ${ES_START_TIMEOUT}s; see $LOG_DIR"
+        fi
+        sleep 1
+    done
+}
+
+cluster_status() {
+    local n k pid rss master="" up=0 health=""
+    if ! n=$(cluster_size); then
+        say "not running (no cluster $CLUSTER_NAME)"
+        return 3
+    fi
+    for ((k = 1; k <= n; k++)); do
+        use_node "$k"
+        if ours_answering; then
+            [[ -z $master ]] && master=$(curl -fsS -m 3 "$URL/_cat/master?h=node&master_timeout=2s" 2>/dev/null | tr -d ' \n' || true)
+            [[ -z $health ]] && health=$(curl -fsS -m 3 "$URL/_cat/health?h=status,node.total,shards,unassign&master_timeout=2s" 2>/dev/null | tr -s ' ' | sed 's/ $//' || true)
+        fi
+    done
+    for ((k = 1; k <= n; k++)); do
+        use_node "$k"
+        if pid=$(node_pid); then
+            rss=$(ps -o rss= -p "$pid" | tr -d ' ') || true
+            rss=${rss:-0}
+            local role=""
+            [[ $master == "$NODE_NAME" ]] && role=", elected master"
+            say "node $k ($NODE_NAME): running at $URL, pid $pid, RSS $((rss / 1024)) MiB$role"
+            up=$((up + 1))
+        else
+            say "node $k ($NODE_NAME): not running (port ${ES_PORT:-?})"
+        fi
+    done
+    if ((up)); then
+        say "cluster $CLUSTER_NAME: $up of $n nodes running; health (status nodes shards unassigned): ${health:-no master}"
+    else
+        say "cluster $CLUSTER_NAME: not running"
+    fi
+    ((up == n)) || return 3
+}
+
+cluster_url() {
+    local n k
+    if n=$(cluster_size); then
+        for ((k = 1; k <= n; k++)); do
+            use_node "$k"
+            if node_pid >/dev/null; then
+                cluster_urls "$n"
+                return 0
+            fi
+        done
+    fi
+    say "not running (cluster $CLUSTER_NAME)"
+    return 3
+}
+
+# Cluster commands hold their own lock (one per script home), not the single
+# node's: a 3-node start must not make a developer's single-node start wait.
+# Their port ranges do not overlap, so the two never race for a port.
+cluster_main() {
+    local command=$1 nodes=$2 node=$3 purge=$4
+    use_cluster
+    mkdir -p "$ES_HOME_CACHE"
+    exec 8>"$ES_HOME_CACHE/.lock-cluster"
+    case $command in
+    status | url) ;; # read-only: no lock
+    *) flock -w "$((ES_START_TIMEOUT + 120))" 8 || die "timed out waiting for another es-node.sh cluster command" ;;
+    esac
+    case $command in
+    start)
+        # The distribution is fetched under the single node's lock: one download.
+        exec 9>"$ES_HOME_CACHE/.lock"
+        flock -w "$((ES_START_TIMEOUT + 60))" 9 || die "timed out waiting for another es-node.sh"
+        ensure_distribution
+        flock -u 9
+        exec 9>&-
+        cluster_start "$nodes"
+        ;;
+    stop) cluster_stop "$purge" ;;
+    status) cluster_status ;;
+    url) cluster_url ;;
+    stop-node) cluster_stop_node "$node" ;;
+    start-node) cluster_start_node "$node" ;;
+    esac
+}
+
 main() {
     local command=${1:-}
+    [[ $# -gt 0 ]] && shift
     [[ $ES_PORT =~ ^[0-9]+$ ]] || die "ES_PORT must be a port number, not '$ES_PORT'"
     [[ $ES_PORT_RANGE =~ ^[0-9]+$ ]] && ((ES_PORT_RANGE >= 1)) || die "ES_PORT_RANGE must be a positive number"
+    # Options: --nodes N (N >= 2: the cluster), --cluster, --purge; stop-node and
+    # start-node take the node's number.
+    local nodes=1 cluster=0 purge=0 node=""
+    while (($#)); do
+        case $1 in
+        --nodes)
+            (($# >= 2)) || die "--nodes needs a number"
+            nodes=$2
+            shift 2
+            ;;
+        --nodes=*)
+            nodes=${1#--nodes=}
+            shift
+            ;;
+        --cluster)
+            cluster=1
+            shift
+            ;;
+        --purge)
+            purge=1
+            shift
+            ;;
+        *)
+            if [[ ($command == stop-node || $command == start-node) && -z $node ]]; then
+                node=$1
+                shift
+            else
+                say "unknown argument: $1"
+                usage >&2
+                return 2
+            fi
+            ;;
+        esac
+    done
+    [[ $nodes =~ ^[0-9]+$ ]] && ((nodes >= 1 && nodes <= 9)) || die "--nodes must be 1 to 9, not '$nodes'"
+    ((nodes >= 2)) && cluster=1
+    case $command in
+    stop-node | start-node)
+        [[ -n $node ]] || die "$command needs a node number (1..N)"
+        cluster_main "$command" "$nodes" "$node" "$purge"
+        return
+        ;;
+    start | stop | status | url)
+        if ((cluster)); then
+            if [[ $command == start ]] && ((nodes < 2)); then
+                die "start --cluster needs --nodes N (N >= 2)"
+            fi
+            cluster_main "$command" "$nodes" "" "$purge"
+            return
+        fi
+        ((purge)) && die "--purge is for stop --cluster"
+        ;;
+    esac
     case $command in
     -h | --help | help)
         usage
