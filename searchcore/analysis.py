@@ -7,8 +7,9 @@ engine answered.
 Two token streams are made from each field:
 
 * **words**: rjieba (jieba's dictionary and algorithm, compiled) in search mode,
-  which emits a long word and its dictionary sub-words (中华人民共和国, 中华, 人民 …).
-  Whole-word matches rank high.
+  which emits a long word and its dictionary sub-words (中华人民共和国, 中华, 人民 …),
+  less those that straddle the long word's own split (华人 in 中华 | 人民: see
+  ``_subwords``). Whole-word matches rank high.
 * **chars**: one token per CJK character (and per run of Latin letters or digits),
   so single characters such as 津 are found.
 * **pairs**: each two adjacent chars tokens as one token (经济, 济发, 2022_年). A
@@ -119,8 +120,30 @@ def load_user_dict(path: Path | None) -> int:
 
 
 def word_tokens(norm: str) -> list[Token]:
-    """Search-mode words with character offsets; punctuation and spaces dropped."""
-    return [t for t in rjieba.tokenize(norm, mode="search") if _WORDISH.search(t[0])]
+    """``word_stream``'s tokens with character offsets: search-mode words, without
+    punctuation, spaces and sub-words that straddle their word's split."""
+    out: list[Token] = []
+    for t in rjieba.tokenize(norm, mode="search"):
+        w = t[0]
+        if not _WORDISH.search(w):
+            continue
+        if len(w) > 2 and out and len(out[-1][0]) < len(w) and out[-1][0] in w:
+            emitted, kept = _subwords(w)
+            tail = out[-len(emitted) :]
+            if len(kept) < len(emitted) and tuple(x[0] for x in tail) == emitted:
+                out[-len(emitted) :] = [x for x, keep in zip(tail, _keep_mask(emitted, kept), strict=True) if keep]
+        out.append(t)
+    return out
+
+
+def _keep_mask(emitted: tuple[str, ...], kept: tuple[str, ...]) -> list[bool]:
+    """Which of ``emitted`` are in ``kept`` (an ordered subsequence of it)."""
+    mask, i = [], 0
+    for w in emitted:
+        hit = i < len(kept) and kept[i] == w
+        mask.append(hit)
+        i += hit
+    return mask
 
 
 def char_tokens(norm: str) -> list[Token]:
@@ -154,11 +177,39 @@ def joined(tokens: list[Token]) -> str:
     return " ".join(t.replace(" ", "_") for t, _, _ in tokens)
 
 
+@lru_cache(maxsize=65536)
+def _subwords(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The sub-words search mode emits for ``word`` (before it), and those to keep:
+    not one that straddles the word's own split. 中华人民共和国 splits 中华 | 人民 |
+    共和国 (from the left, the longest sub-word each time), so 华人 is not in it:
+    an article about the People's Republic is not about 华人 (overseas Chinese),
+    though search mode emits it. Its characters still match as a substring."""
+    toks = [t for t in rjieba.tokenize(word, mode="search") if t[0] != word]
+    longest: dict[int, int] = {}
+    for _, a, b in toks:
+        longest[a] = max(longest.get(a, a), b)
+    cuts, pos = [], 0
+    while pos in longest and longest[pos] < len(word):
+        pos = longest[pos]
+        cuts.append(pos)
+    emitted = tuple(t[0] for t in toks)
+    return emitted, tuple(t[0] for t in toks if not any(t[1] < c < t[2] for c in cuts))
+
+
 def word_stream(norm: str) -> str:
-    """joined(word_tokens(norm)), without building offset tuples (same tokens, same order)."""
-    return " ".join(
-        (w.replace(" ", "_") if " " in w else w) for w in rjieba.cut_for_search(norm) if w.isalnum() or _WORDISH.search(w)
-    )
+    """The words stream: search-mode words, without sub-words that straddle their
+    word's own split (``_subwords``); ``word_tokens`` gives the same tokens with
+    offsets. Strings only (no offset tuples): it runs for every article indexed."""
+    out: list[str] = []
+    for w in rjieba.cut_for_search(norm):
+        if not (w.isalnum() or _WORDISH.search(w)):
+            continue
+        if len(w) > 2 and out and len(out[-1]) < len(w) and out[-1] in w:
+            emitted, kept = _subwords(w)
+            if len(kept) < len(emitted) and tuple(out[-len(emitted) :]) == emitted:
+                out[-len(emitted) :] = kept
+        out.append(w.replace(" ", "_") if " " in w else w)
+    return " ".join(out)
 
 
 def char_stream(norm: str) -> str:

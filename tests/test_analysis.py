@@ -10,11 +10,13 @@ from searchcore.analysis import (
     analyse,
     char_stream,
     char_tokens,
+    joined,
     load_user_dict,
     normalize,
     pair,
     pair_stream,
     parse_query,
+    word_stream,
     word_tokens,
 )
 from searchcore.highlight import build_matcher, mark, snippet
@@ -104,3 +106,22 @@ def test_pair_stream_is_pair_over_each_two_neighbours(tokens):
     """The fast, strided pair_stream makes exactly the tokens of the plain definition."""
     chars = " ".join(tokens)
     assert pair_stream(chars) == " ".join(pair(a, b) for a, b in zip(tokens, tokens[1:], strict=False))
+
+
+def test_sub_words_that_straddle_their_word_are_not_words():
+    """Search mode emits a long word's dictionary sub-words, 华人 inside
+    中华人民共和国 among them, though the word splits 中华 | 人民 | 共和国: an article
+    about the state is not one about 华人 (overseas Chinese). Sub-words that are
+    parts of the split stay (人民, 共和国, 共和 inside 共和国), the characters still
+    match as a substring, and the stream and the offset tokens agree."""
+    for text, straddling, parts in [
+        ("中华人民共和国民法典施行", {"华人"}, {"中华", "人民", "共和", "共和国", "中华人民共和国", "民法典"}),
+        ("全国人民代表大会常务委员会", {"国人"}, {"全国", "人民", "代表", "大会", "委员会"}),
+        ("上海市长江大桥", {"海市"}, {"上海", "上海市", "长江", "大桥", "长江大桥"}),
+    ]:
+        norm = normalize(text)
+        words = [w for w, _, _ in word_tokens(norm)]
+        assert not straddling & set(words) and parts <= set(words), (text, words)
+        assert word_stream(norm) == joined(word_tokens(norm))
+    # a 华人 of its own, before and after the long word, stays
+    assert word_stream(normalize("华人 中华人民共和国 华人")).split().count("华人") == 2

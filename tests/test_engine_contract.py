@@ -447,6 +447,10 @@ _BOUNDARY = [
     ("whole-1", "局势简讯", "2022-08-05", "台海局势骤然升温。"),
     ("across-0", "台海军新一代护卫舰下水", "2023-01-12", "台海军官兵列队，台海军舰队司令出席。" * 4 + "新舰性能先进。" * 30),
     ("across-1", "舞台海报设计大赛揭晓", "2023-06-18", "舞台海报设计大赛揭晓，舞台海报展同期开幕。" * 4 + "作品风格多样。" * 30),
+    # 华人 (overseas Chinese) as a word, and inside 中华人民共和国 (中华 | 人民 | 共和国),
+    # where the segmenter's search mode also emits it as a sub-word
+    ("whole-2", "侨界简讯", "2023-01-22", "海外华人社团举办联欢。"),
+    ("across-2", "中华人民共和国民法典施行", "2021-01-01", "中华人民共和国民法典今起施行。" * 4 + "条文涉及多个领域。" * 30),
 ]
 
 # 香港 国安法 typed with a space: side by side in one article; in another, both in the
@@ -547,12 +551,15 @@ def test_words_near_each_other_are_accepted_after_the_string_as_typed(precision,
 def test_a_word_ranks_above_the_same_characters_across_words(precision, engine_name, tmp_path_factory):
     """台海: the short articles where it is a word come before those where its
     characters straddle two words (台海军, 舞台海报), though those have it in the
-    title, more often, with more to say; all four are found, on every page."""
+    title, more often, with more to say; all four are found, on every page. The
+    same for 华人 inside 中华人民共和国, a sub-word the segmenter's search mode emits
+    though it straddles the long word's own split."""
     searcher = _precision_searcher(precision, engine_name, tmp_path_factory)
     pages = [searcher.search(SearchRequest(q="台海", page=p)) for p in (1, 2)]
     ranked = [h.id for r in pages for h in r.hits]
     assert pages[0].total == 4
     assert set(ranked[:2]) == {"whole-0", "whole-1"} and set(ranked[2:]) == {"across-0", "across-1"}
+    assert [h.id for h in searcher.search(SearchRequest(q="华人")).hits] == ["whole-2", "across-2"]
 
 
 @pytest.mark.parametrize("engine_name", ["tantivy", "elasticsearch"])
