@@ -504,5 +504,6 @@ def test_a_reindex_during_a_node_stop_completes_or_leaves_readers_on_the_old_ind
         assert target == old, (old, target)
         assert "readers stay on the old index" in err or "failed" in err, err[-1000:]
     assert stop.to_green <= GREEN_BOUND
-    assert len(readers.during(stop.t_stop, stop.t_green)) >= MIN_SEARCHES
+    assert len(readers.during(stop.t_stop, stop.t_green)) >= MIN_SEARCHES, "too few searches to prove anything"
+    assert len(readers.during(stop.t_down, stop.t_joined)) >= MIN_SEARCHES // 4, "too few while the node was down"
 
