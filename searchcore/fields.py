@@ -125,8 +125,8 @@ FIELDS: tuple[Field, ...] = (
     # static priors, each multiplying a relevance score by log2(2 + weight × value)
     Field("fresh", "prior", lambda ia: freshness(ia.article.date), weight="recency_weight"),
     Field("substance", "prior", lambda ia: substance(ia.search_text), weight="substance_weight"),
-    _stream("title_words"),
-    _stream("body_words"),
+    _stream("title_words", positions=True),
+    _stream("body_words", positions=True),
     # single characters are term lookups: frequencies suffice
     _stream("title_chars"),
     _stream("body_chars"),
