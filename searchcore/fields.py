@@ -17,9 +17,13 @@ keyword  raw text (one term per value), stored, fast     keyword (doc values for
 stream   whitespace-tokenized text, not stored           ``whitespace``-analysed text
 date     date, stored, indexed, fast                     date
 int      integer (indexed and fast unless stored-only)   integer
-prior    float, fast, weight × value; their product      float, weighted at query time
-         as one multiplier (weights at write)
+prior    float, fast, weight × value; their product      float doc values (not searched),
+         as one multiplier (weights at write)            weighted at query time
 ======== =============================================== ====================================
+
+What is not ``stored`` is not in Elasticsearch's stored ``_source`` either (it is
+indexed from the request and left out): the ``_source`` holds what tantivy's document
+store holds (docs/scaling-bytes.md).
 
 A ``stream`` holds tokens our analysis made (``searchcore.analysis``), space-joined,
 so neither engine re-segments Chinese and their positions agree; ``positions``
