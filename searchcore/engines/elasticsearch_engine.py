@@ -56,8 +56,8 @@ def _mapping(f: Field) -> dict[str, Any]:
 # document store is: the fields that are not ``stored`` (token streams, the site, the
 # calendar fields, the priors) are indexed from the request and left out of it.
 # Nothing reads them back (hits and ``get`` name stored fields only; a rebuild reads
-# the posts, never this index), and the streams alone were three quarters of the
-# index: each a full copy of the text, as words, as characters and as pairs
+# the posts, never this index), and their copies there were 55 % of the index:
+# the streams are the text again as words, as characters and as pairs
 # (docs/scaling-bytes.md). Elasticsearch 9.5 does keep the whole request as
 # ``_recovery_source`` (for a replica's operation-based recovery), more than the
 # exclusion saves, but only until the shard's retention lease has passed the
@@ -292,9 +292,10 @@ class ElasticsearchEngine:
             "refresh_interval": "-1" if loading else "1s",
             "max_result_window": self.window,
             # The default codec, not "best_compression": that would shrink the stored
-            # _source from 2,594 to 952 bytes an article, but every page's ten hits
+            # _source from 2,509 to 952 bytes an article, but every page's ten hits
             # would take three times as long to fetch (the node's median 3.0 → 9.0 ms
-            # at 20,000 articles: docs/scaling-bytes.md).
+            # at 20,000 articles, 6.5 ms before the streams left _source:
+            # docs/scaling-bytes.md).
         }
         self._call(self.es.indices.create, index=name, settings={"index": settings}, mappings=MAPPINGS)
 
