@@ -17,9 +17,13 @@ keyword  raw text (one term per value), stored, fast     keyword (doc values for
 stream   whitespace-tokenized text, not stored           ``whitespace``-analysed text
 date     date, stored, indexed, fast                     date
 int      integer (indexed and fast unless stored-only)   integer
-prior    float, fast, weight × value; their product      float, weighted at query time
-         as one multiplier (weights at write)
+prior    float, fast, weight × value; their product      float doc values (not searched),
+         as one multiplier (weights at write)            weighted at query time
 ======== =============================================== ====================================
+
+What is not ``stored`` is not in Elasticsearch's stored ``_source`` either (it is
+indexed from the request and left out): the ``_source`` holds what tantivy's document
+store holds (docs/scaling-bytes.md).
 
 A ``stream`` holds tokens our analysis made (``searchcore.analysis``), space-joined,
 so neither engine re-segments Chinese and their positions agree; ``positions``
@@ -125,8 +129,8 @@ FIELDS: tuple[Field, ...] = (
     # static priors, each multiplying a relevance score by log2(2 + weight × value)
     Field("fresh", "prior", lambda ia: freshness(ia.article.date), weight="recency_weight"),
     Field("substance", "prior", lambda ia: substance(ia.search_text), weight="substance_weight"),
-    # words: positioned for the whole-word tier (a phrase of words) and for words
-    # near each other (a window over them): searchcore.query
+    # words: positioned for the windows over them (a term's words near each other,
+    # a spaced query's terms side by side): searchcore.query
     _stream("title_words", positions=True),
     _stream("body_words", positions=True),
     # single characters are term lookups: frequencies suffice

@@ -207,6 +207,22 @@ def test_article_fields_and_source_url(searcher):
     assert searcher.article("no-such-article") is None
 
 
+def test_elasticsearch_keeps_in_source_only_what_the_table_stores(indexed, searcher):
+    """The stored _source holds the stored fields, as tantivy's document store does:
+    the token streams (three copies of the text) are indexed and searchable but not
+    kept (docs/scaling-bytes.md), and the article page and hits lose nothing."""
+    from searchcore.fields import STORED, STREAMS
+
+    s, engine = indexed
+    if s.engine != "elasticsearch":
+        pytest.skip("Elasticsearch's stored _source")
+    doc_id = "2022-01-03-tianjin-vocational"
+    raw = engine.es.get(index=s.index, id=doc_id)["_source"]  # no source filter: all it keeps
+    assert set(raw) <= {f.name for f in STORED} and not set(raw) & set(STREAMS)
+    assert raw["title"] == "天津职业教育产教融合再上新台阶" and raw["body_html"]
+    assert doc_id in ids(searcher, q="职教")  # the streams still answer: chars/pairs of the body
+
+
 def test_highlights_mark_exactly_the_matched_text(searcher):
     hits = searcher.search(SearchRequest(q="職教")).hits
     hit = next(h for h in hits if h.id == "2022-01-03-tianjin-vocational")

@@ -46,19 +46,37 @@ def _mapping(f: Field) -> dict[str, Any]:
     if f.kind == "int":
         return {"type": "integer"} if f.indexed else {"type": "integer", "index": False}
     if f.kind == "prior":
-        return {"type": "float"}
+        # read only as doc values, by function_score's field_value_factor: never
+        # searched, so no points (the BKD tree a range query would read)
+        return {"type": "float", "index": False}
     raise ValueError(f"no Elasticsearch mapping for kind {f.kind!r}")  # pragma: no cover
 
 
-MAPPINGS: dict[str, Any] = {"dynamic": "strict", "properties": {f.name: _mapping(f) for f in FIELDS}}
+# The stored _source is Elasticsearch's copy of what the table stores, as tantivy's
+# document store is: the fields that are not ``stored`` (token streams, the site, the
+# calendar fields, the priors) are indexed from the request and left out of it.
+# Nothing reads them back (hits and ``get`` name stored fields only; a rebuild reads
+# the posts, never this index), and their copies there were 55 % of the index:
+# the streams are the text again as words, as characters and as pairs
+# (docs/scaling-bytes.md). Elasticsearch 9.5 does keep the whole request as
+# ``_recovery_source`` (for a replica's operation-based recovery), more than the
+# exclusion saves, but only until the shard's retention lease has passed the
+# document and a merge rewrites its segment. Measured at 20,000 articles: none left
+# after a merge once the lease had passed, and the index as the indexer leaves it
+# (its own merges, none forced) takes 42 % of the bytes it took with the streams
+# kept; force-merged, 45 %.
+_SOURCE_EXCLUDES = [f.name for f in FIELDS if not f.stored]
+MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "_source": {"excludes": _SOURCE_EXCLUDES},
+    "properties": {f.name: _mapping(f) for f in FIELDS},
+}
 # A hit shows a title and a snippet: it never gets the HTML body (see
 # base.Engine.search); the article page asks for it with ``get``. Named as
 # includes: the node filters a source faster that way than by excludes (a
 # 1.1 MB post's hit: 18.8 ms against 24.2; 7.3 without any source, which is the
-# node parsing the source, token streams and all). Token streams are indexed,
-# never shown: left out of every response. (They stay in the stored _source:
-# excluding them there makes Elasticsearch keep a second, full copy as
-# _recovery_source, which costs more than it saves.)
+# node parsing the source). An index built before the streams left the stored
+# _source still holds them: includes keep them out of every response there too.
 _HIT_SOURCE = list(HIT_FIELDS)
 _DOC_SOURCE = [f.name for f in STORED]
 
@@ -273,6 +291,11 @@ class ElasticsearchEngine:
             "number_of_replicas": 0 if loading else self.replicas,
             "refresh_interval": "-1" if loading else "1s",
             "max_result_window": self.window,
+            # The default codec, not "best_compression": that would shrink the stored
+            # _source from 2,509 to 952 bytes an article, but every page's ten hits
+            # would take three times as long to fetch (the node's median 3.0 → 9.0 ms
+            # at 20,000 articles, 6.5 ms before the streams left _source:
+            # docs/scaling-bytes.md).
         }
         self._call(self.es.indices.create, index=name, settings={"index": settings}, mappings=MAPPINGS)
 
