@@ -115,3 +115,39 @@ def test_a_reindex_swaps_only_to_a_green_index(es_settings, tmp_path):
     finally:
         engine.close()
     assert names == {before}
+
+
+def test_documents_the_engine_cannot_store_fail_the_run_not_their_files(es_settings, tmp_path):
+    """A bulk item the node refuses for its own reasons (a shard it cannot reach:
+    503, a node stopped during a reindex) is the engine's failure, not the post's:
+    the writer stops the run instead of filing the posts as rejected, so a rebuild
+    never publishes an index missing them and readers stay on the old one. Made for
+    real: the new index is made again with its only shard pinned to a node that
+    does not exist (red: every item waits for its shard, then 503)."""
+    from indexer.pipeline import run
+    from searchcore.engines import EngineUnavailable, open_engine
+    from searchcore.engines.elasticsearch_engine import MAPPINGS
+    from searchcore.indexing import process_file
+
+    s = es_settings
+    folder = _posts(tmp_path / "posts", 10)
+    assert run(s, folder).indexed == 10
+    engine = open_engine(s)
+    before = engine.physical_index()
+    articles = [process_file(str(p), p.name, p.stat().st_size, p.stat().st_mtime_ns).article for p in sorted(folder.iterdir())]
+    writer = engine.writer(rebuild=True)
+    try:
+        es = engine.es
+        es.indices.delete(index=writer.index)
+        nowhere = {"index.routing.allocation.require._name": "nowhere", "number_of_replicas": 0}
+        es.indices.create(index=writer.index, mappings=MAPPINGS, settings=nowhere, wait_for_active_shards=0)
+        writer.shard_wait = "1s"  # how long a bulk item waits for its shard (default 1m)
+        with pytest.raises(EngineUnavailable, match="could not store"):
+            writer.upsert(articles)
+    finally:
+        writer.abort()
+    try:
+        assert engine.physical_index() == before
+        assert Searcher(engine, s).search(SearchRequest(q="经济")).total == 10
+    finally:
+        engine.close()

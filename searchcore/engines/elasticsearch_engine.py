@@ -82,6 +82,10 @@ _DOC_SOURCE = [f.name for f in STORED]
 
 
 class ElasticsearchWriter:
+    # How long a bulk item waits for its shard to be available (the node's own
+    # default); past it the item fails with 503 and the run stops (see _bulk).
+    shard_wait = "1m"
+
     def __init__(self, engine: ElasticsearchEngine, index: str, rebuild: bool) -> None:
         self.engine = engine
         self.es = engine.es
@@ -129,6 +133,7 @@ class ElasticsearchWriter:
                 max_retries=5,
                 initial_backoff=1,
                 max_backoff=30,
+                timeout=self.shard_wait,
             ):
                 op, info = next(iter(item.items()))
                 if ok:
@@ -137,7 +142,19 @@ class ElasticsearchWriter:
                 elif not (op == "delete" and info.get("status") == 404):
                     err = info.get("error")
                     reason = err.get("reason") if isinstance(err, dict) else str(err)
-                    refused.append((str(info.get("_id")), f"Elasticsearch refused the document ({info.get('status')}): {reason}"))
+                    status = int(info.get("status") or 500)
+                    if status >= 500:
+                        # The node's failure (a shard it cannot reach, a node that
+                        # stopped), not the post's: stop the run, so a rebuild never
+                        # publishes an index missing these articles and a post is
+                        # never filed as rejected for it. (A 429 still refused after
+                        # the retries is the post's: one too large for the node's
+                        # indexing pressure would otherwise stop every run.)
+                        raise EngineUnavailable(
+                            f"Elasticsearch could not store {info.get('_id')} ({status}): {reason}; "
+                            "the run stops (a rebuild leaves readers on the old index; the next run retries)"
+                        )
+                    refused.append((str(info.get("_id")), f"Elasticsearch refused the document ({status}): {reason}"))
         except (ESConnectionError, TransportError) as exc:  # a 400 (ApiError) passes through to upsert
             raise EngineUnavailable(f"Elasticsearch bulk load failed: {exc}") from exc
         return refused
