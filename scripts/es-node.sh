@@ -330,14 +330,20 @@ node_settings() {
         "cluster.routing.allocation.disk.threshold_enabled=false"
         "action.destructive_requires_name=false"
     )
+    print_settings "${settings[@]}"
+}
+
+# Print each setting as -E and the setting on the next line (read by mapfile), with
+# those every node of ours needs whatever the distribution holds: security off where
+# its module exists, and no downloads from the node (tests run offline).
+print_settings() {
+    local settings=("$@") s
     if [[ -d $ES_HOME/modules/x-pack-security ]]; then
         settings+=("xpack.security.enabled=false")
     fi
     if [[ -d $ES_HOME/modules/ingest-geoip ]]; then
-        # No downloads from the node: tests run offline.
         settings+=("ingest.geoip.downloader.enabled=false")
     fi
-    local s
     for s in "${settings[@]}"; do
         printf -- '-E\n%s\n' "$s"
     done
@@ -604,16 +610,7 @@ cluster_node_settings() {
         for ((k = 1; k <= n; k++)); do names+=("$CLUSTER_NAME-$k"); done
         settings+=("cluster.initial_master_nodes=$(IFS=,; printf '%s' "${names[*]}")")
     fi
-    if [[ -d $ES_HOME/modules/x-pack-security ]]; then
-        settings+=("xpack.security.enabled=false")
-    fi
-    if [[ -d $ES_HOME/modules/ingest-geoip ]]; then
-        settings+=("ingest.geoip.downloader.enabled=false")
-    fi
-    local s
-    for s in "${settings[@]}"; do
-        printf -- '-E\n%s\n' "$s"
-    done
+    print_settings "${settings[@]}"
 }
 
 # Launch node $NODE in the background (it outlives this script); its launcher's
