@@ -726,6 +726,13 @@ check_launch_prerequisites() {
             die "user '$ES_USER' cannot reach $ES_HOME; set ES_HOME_CACHE to a folder outside root's home"
     fi
     mkdir -p "$CLUSTER_DIR"
+    # Nodes sharing one home race to create its keystore when it does not exist yet
+    # (FileAlreadyExistsException on elasticsearch.keystore.tmp, seen on a fresh
+    # install): create it once, before any node starts.
+    if [[ ! -f $ES_HOME/config/elasticsearch.keystore ]]; then
+        as_node_user env "ES_JAVA_HOME=$ES_JAVA_HOME" "ES_PATH_CONF=$ES_HOME/config" \
+            "$ES_HOME/bin/elasticsearch-keystore" create >&2 || die "could not create the keystore in $ES_HOME/config"
+    fi
 }
 
 # start --nodes N: a fresh cluster when none of its nodes runs, else the missing
