@@ -72,8 +72,8 @@ class Settings:
     search_threads: int = field(default_factory=_default_threads)
     # Elasticsearch index layout (SEARCH_SHARDS, SEARCH_REPLICAS). Replicas of a live
     # index: a rebuild loads with 0, restores this number, and swaps the alias only
-    # once the new index is green (every replica allocated), within
-    # elasticsearch_green_timeout seconds, or not at all.
+    # once the new index is green (every replica allocated), or not at all: it
+    # gives up after elasticsearch_green_timeout seconds without progress.
     search_shards: int = 1
     elasticsearch_replicas: int = 0
     elasticsearch_green_timeout: float = 120.0
