@@ -480,12 +480,28 @@ def noop(_: int) -> None:
 
 
 def add_corpus_args(
-    ap, engine_help: str = "engines to run; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)"
+    ap,
+    engine_help: str | None = "engines to run; elasticsearch needs ELASTICSEARCH_URL (skipped by 'both' when unset)",
+    posts: int = 3000,
+    es_url_help: str = "Elasticsearch URL (default: $ELASTICSEARCH_URL)",
 ):
-    """The corpus and engine options every benchmark takes, declared once."""
+    """The corpus and engine options every benchmark takes, declared once
+    (``engine_help`` None: an Elasticsearch-only benchmark, no --engine)."""
     src = ap.add_mutually_exclusive_group()
-    src.add_argument("--posts", type=int, default=3000, help="number of synthetic posts (seed 3) when no --corpus is given")
+    src.add_argument("--posts", type=int, default=posts, help="number of synthetic posts (seed 3) when no --corpus is given")
     src.add_argument("--corpus", help="index this folder instead (read-only; nothing is written into it)")
     ap.add_argument("--synthetic-cache", help="folder to write the synthetic posts to, or reuse them from (default: a temp dir)")
-    ap.add_argument("--engine", choices=["tantivy", "elasticsearch", "both"], default="both", help=engine_help)
-    ap.add_argument("--es-url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL)")
+    if engine_help is not None:
+        ap.add_argument("--engine", choices=["tantivy", "elasticsearch", "both"], default="both", help=engine_help)
+    ap.add_argument("--es-url", help=es_url_help)
+
+
+def add_query_mix_args(ap, modes: tuple[str, ...], per: str) -> None:
+    """The query mix and warm-up of the latency benchmarks (``per``: what a count
+    of warm-up requests is per, e.g. "mode and engine")."""
+    ap.add_argument("--warmup", type=int, default=0, help=f"warm-up requests per {per} (0 = two passes over the mix)")
+    ap.add_argument(
+        "--words", type=int, default=10, help="one-word queries in the mix (plus about a third as many two-word ones)"
+    )
+    ap.add_argument("--seed", type=int, default=7, help="seed for picking the query words")
+    ap.add_argument("--modes", default=",".join(modes), help="comma-separated subset of " + ", ".join(modes))

@@ -75,23 +75,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "against N shards on N nodes, from the same data in one run.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--posts", type=int, default=3000, help="number of synthetic posts (seed 3) when no --corpus is given")
-    src.add_argument("--corpus", help="index this folder instead (read-only; nothing is written into it)")
-    ap.add_argument("--synthetic-cache", help="folder to write the synthetic posts to, or reuse them from")
-    ap.add_argument("--es-url", help="the cluster's nodes, comma-separated (default: $ELASTICSEARCH_URL)")
+    B.add_corpus_args(ap, None, es_url_help="the cluster's nodes, comma-separated (default: $ELASTICSEARCH_URL)")
     ap.add_argument("--shards", type=int, default=0, help="primary shards of the indexed index (0 = one per data node)")
     ap.add_argument("--one-node", help="node name for the 1-shard copy (default: the node that answers on the first URL)")
     ap.add_argument("--force-merge", type=int, default=1, help="merge each shard down to this many segments (0 = no merge)")
     ap.add_argument("--workers", type=int, default=0, help="indexer worker processes (0 = one per core)")
     ap.add_argument("--requests", type=int, default=120, help="timed requests per mode, index and round")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the order of the two indices alternates)")
-    ap.add_argument("--warmup", type=int, default=0, help="warm-up requests per mode and index (0 = two passes over the mix)")
-    ap.add_argument(
-        "--words", type=int, default=10, help="one-word queries in the mix (plus about a third as many two-word ones)"
-    )
-    ap.add_argument("--seed", type=int, default=7, help="seed for picking the query words")
-    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
+    B.add_query_mix_args(ap, MODES, "mode and index")
     ap.add_argument(
         "--adopt",
         metavar="ALIAS",
@@ -538,40 +529,19 @@ def print_report(r: dict[str, Any]) -> None:
         ]
         print(B.markdown_table(["node", "documents", "art/s", "CPU s", "CPU ms / article", "indexing thread s"], rows))
         print()
-    rows = [
-        [
-            "after indexing",
-            ix["documents"],
-            gb(ix["store_bytes_loaded"]),
-            ix["store_bytes_loaded"] / max(1, ix["documents"]),
-            ix["segments_loaded"],
-            None,
-        ]
-    ]
+
+    def store_row(label: str, documents: int, store_bytes: int, segments: int, seconds: float | None) -> list:
+        return [label, documents, gb(store_bytes), store_bytes / max(1, documents), segments, seconds]
+
+    rows = [store_row("after indexing", ix["documents"], ix["store_bytes_loaded"], ix["segments_loaded"], None)]
     fm = r.get("force_merge")
     if fm:
-        rows.append(
-            [
-                f"after force merge to {fm['max_num_segments']}",
-                ix["documents"],
-                gb(fm["store_bytes"]),
-                fm["store_bytes"] / max(1, ix["documents"]),
-                fm["segments"],
-                fm["seconds"],
-            ]
-        )
+        label = f"after force merge to {fm['max_num_segments']}"
+        rows.append(store_row(label, ix["documents"], fm["store_bytes"], fm["segments"], fm["seconds"]))
     one = r.get("one_shard")
     if one:
-        rows.append(
-            [
-                f"1-shard copy on {one['node']}",
-                one["documents"],
-                gb(one["store_bytes"]),
-                one["store_bytes"] / max(1, one["documents"]),
-                one["segments"],
-                one["seconds"],
-            ]
-        )
+        label = f"1-shard copy on {one['node']}"
+        rows.append(store_row(label, one["documents"], one["store_bytes"], one["segments"], one["seconds"]))
     print("**Store** (`_stats/store`, primaries):\n")
     print(B.markdown_table(["index", "articles", "GB", "bytes / article", "segments", "seconds"], rows))
     lat = r.get("latency")

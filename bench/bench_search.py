@@ -55,12 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--drop", action="store_true", help="with --data-dir: delete the indexes (and ES indices) at the end")
     ap.add_argument("--requests", type=int, default=240, help="timed requests per mode and engine")
-    ap.add_argument("--warmup", type=int, default=0, help="warm-up requests per mode and engine (0 = two passes over the mix)")
-    ap.add_argument(
-        "--words", type=int, default=10, help="one-word queries in the mix (plus about a third as many two-word ones)"
-    )
-    ap.add_argument("--seed", type=int, default=7, help="seed for picking the query words")
-    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
+    B.add_query_mix_args(ap, MODES, "mode and engine")
     ap.add_argument("--wait-quiet", type=float, default=0, help="wait up to this many seconds for other busy processes to finish")
     ap.add_argument("--json", help="write the JSON here (default: bench/out/search-<label>-<time>.json)")
     return ap.parse_args(argv)

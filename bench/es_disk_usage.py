@@ -51,11 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Bytes per article of the Elasticsearch index, per field (_disk_usage after a force merge).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument("--posts", type=int, default=20000, help="number of synthetic posts (seed 3) when no --corpus is given")
-    src.add_argument("--corpus", help="index this folder instead (read-only; nothing is written into it)")
-    ap.add_argument("--synthetic-cache", help="folder to write the synthetic posts to, or reuse them from (default: a temp dir)")
-    ap.add_argument("--es-url", help="Elasticsearch URL (default: $ELASTICSEARCH_URL)")
+    B.add_corpus_args(ap, None, posts=20000)
     ap.add_argument("--no-tantivy", action="store_true", help="skip the tantivy comparison")
     ap.add_argument("--keep", action="store_true", help="keep the Elasticsearch index and the temp folder")
     ap.add_argument("--json", nargs="?", const="-", help="write JSON to this path ('-' or no value: stdout, no tables)")
