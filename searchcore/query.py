@@ -100,12 +100,17 @@ def substring(field: str, term: Term, boost: float = 1.0) -> Tokens:
     return Tokens(f"{field}_{stream}", tokens, boost, at)
 
 
+def _positioned(term: Term) -> tuple[str, ...]:
+    """``term``'s words as the words streams hold them (``analysis.joined``)."""
+    return tuple(w.replace(" ", "_") for w in term.words)
+
+
 def words(field: str, term: Term, boost: float = 1.0) -> Clause:
     """All of ``term``'s dictionary words in the words stream ``field`` (spelled as
     ``analysis.joined`` indexes them: a space inside a token is ``_``)."""
-    tokens = [w.replace(" ", "_") for w in term.words]
+    tokens = _positioned(term)
     if len(tokens) == 1:
-        return Tokens(field, (tokens[0],), boost)
+        return Tokens(field, tokens, boost)
     return Bool(must=tuple(Tokens(field, (w,)) for w in tokens), boost=boost)
 
 
@@ -137,14 +142,6 @@ NEAR_SLOP = 4
 PROXIMITY_SLOP = 2
 
 
-def _positioned(term: Term) -> tuple[str, ...]:
-    return tuple(w.replace(" ", "_") for w in term.words)
-
-
-def _either(clauses: tuple[Clause, ...]) -> Clause:
-    return clauses[0] if len(clauses) == 1 else Bool(should=clauses)
-
-
 def tier(condition: Clause, evidence: tuple[Clause, ...], times: float) -> Bool:
     """Articles matching ``condition``, scored ``times`` × (1 + ``evidence``)."""
     return Bool(must=(Constant(condition, 1.0),), should=evidence, boost=times)
@@ -173,8 +170,8 @@ def term_clause(term: Term, title_boost: float, body_words_only: bool = False) -
     if body_words_only:
         extra = (words("title_words", term, title_boost * 2), words("body_words", term, 2.0)) if term.words else ()
         return Bool(should=(substring("title", term, title_boost), *extra))
-    body = substring("body", term)
-    in_title = Constant(substring("title", term), title_boost * TITLE_POINTS)
+    title, body = substring("title", term), substring("body", term)
+    in_title = Constant(title, title_boost * TITLE_POINTS)
     if not term.words:
         # A quoted phrase matches as typed only; its body evidence is its words
         # (BM25 over a phrase of pairs differs between the engines: tantivy reads
@@ -196,7 +193,7 @@ def term_clause(term: Term, title_boost: float, body_words_only: bool = False) -
         return Bool(should=(substring("title", term, weight), body, *whole))
     words_in_title = Constant(words("title_words", term), title_boost * TITLE_POINTS)
     body_words = words("body_words", term, 2.0)
-    exact = tier(_either((substring("title", term), body)), (in_title, words_in_title, body_words), EXACT_TIER)
+    exact = tier(Bool(should=(title, body)), (in_title, words_in_title, body_words), EXACT_TIER)
     # Below the tier, a title naming the term and words near each other score
     # constants: their order is the priors' (the body's BM25 again would read every
     # body's words a second time, ×1.15 in CPU, for no change in the graded set).
@@ -208,17 +205,16 @@ def text_query(terms: Iterable[Term], title_boost: float, any_terms: bool = Fals
     """The scored part of a search: every term (or, ``any_terms``, any of them)
     and none of the excluded ones; everything when there are no terms."""
     terms = list(terms)
-    wanted, excluded = [], []
-    for t in terms:
-        (excluded if t.negate else wanted).append(term_clause(t, title_boost, body_words_only))
+    positive = [t for t in terms if not t.negate]
+    wanted = [term_clause(t, title_boost, body_words_only) for t in positive]
+    excluded = [term_clause(t, title_boost, body_words_only) for t in terms if t.negate]
     if not wanted and not excluded:
         return MatchAll()
     if any_terms and wanted:
         return Bool(should=tuple(wanted), must_not=tuple(excluded))
     if not excluded and len(wanted) == 1:
         return wanted[0]
-    side_by_side = proximity([t for t in terms if not t.negate])
-    return Bool(must=tuple(wanted) or (MatchAll(),), should=side_by_side, must_not=tuple(excluded))
+    return Bool(must=tuple(wanted) or (MatchAll(),), should=proximity(positive), must_not=tuple(excluded))
 
 
 def proximity(wanted: list[Term]) -> tuple[Clause, ...]:
