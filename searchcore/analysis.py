@@ -30,9 +30,11 @@ import array
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import opencc
 import rjieba
@@ -124,26 +126,12 @@ def word_tokens(norm: str) -> list[Token]:
     punctuation, spaces and sub-words that straddle their word's split."""
     out: list[Token] = []
     for t in rjieba.tokenize(norm, mode="search"):
-        w = t[0]
-        if not _WORDISH.search(w):
+        if not _WORDISH.search(t[0]):
             continue
-        if len(w) > 2 and out and len(out[-1][0]) < len(w) and out[-1][0] in w:
-            emitted, kept = _subwords(w)
-            tail = out[-len(emitted) :]
-            if len(kept) < len(emitted) and tuple(x[0] for x in tail) == emitted:
-                out[-len(emitted) :] = [x for x, keep in zip(tail, _keep_mask(emitted, kept), strict=True) if keep]
+        if len(t[0]) > 2 and out:
+            _drop_straddling(out, t[0], lambda x: x[0])
         out.append(t)
     return out
-
-
-def _keep_mask(emitted: tuple[str, ...], kept: tuple[str, ...]) -> list[bool]:
-    """Which of ``emitted`` are in ``kept`` (an ordered subsequence of it)."""
-    mask, i = [], 0
-    for w in emitted:
-        hit = i < len(kept) and kept[i] == w
-        mask.append(hit)
-        i += hit
-    return mask
 
 
 def char_tokens(norm: str) -> list[Token]:
@@ -178,8 +166,8 @@ def joined(tokens: list[Token]) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _subwords(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The sub-words search mode emits for ``word`` (before it), and those to keep:
+def _subwords(word: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """The sub-words search mode emits for ``word`` (before it), and which to keep:
     not one that straddles the word's own split. 中华人民共和国 splits 中华 | 人民 |
     共和国 (from the left, the longest sub-word each time), so 华人 is not in it:
     an article about the People's Republic is not about 华人 (overseas Chinese),
@@ -192,8 +180,20 @@ def _subwords(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     while pos in longest and longest[pos] < len(word):
         pos = longest[pos]
         cuts.append(pos)
-    emitted = tuple(t[0] for t in toks)
-    return emitted, tuple(t[0] for t in toks if not any(t[1] < c < t[2] for c in cuts))
+    return tuple(t[0] for t in toks), tuple(not any(a < c < b for c in cuts) for _, a, b in toks)
+
+
+def _drop_straddling(out: list, word: str, text: Callable[[Any], str]) -> None:
+    """When ``out`` (the tokens so far; ``text`` reads one) ends with the sub-words
+    search mode emitted for ``word``, drop those that straddle its split."""
+    last = text(out[-1])
+    if len(last) >= len(word) or last not in word:
+        return
+    emitted, keep = _subwords(word)
+    n = len(emitted)
+    if all(keep) or tuple(text(x) for x in out[-n:]) != emitted:
+        return
+    out[-n:] = [x for x, k in zip(out[-n:], keep, strict=True) if k]
 
 
 def word_stream(norm: str) -> str:
@@ -204,10 +204,8 @@ def word_stream(norm: str) -> str:
     for w in rjieba.cut_for_search(norm):
         if not (w.isalnum() or _WORDISH.search(w)):
             continue
-        if len(w) > 2 and out and len(out[-1]) < len(w) and out[-1] in w:
-            emitted, kept = _subwords(w)
-            if len(kept) < len(emitted) and tuple(out[-len(emitted) :]) == emitted:
-                out[-len(emitted) :] = kept
+        if len(w) > 2 and out and out[-1] in w:  # the common case decided without a call
+            _drop_straddling(out, w, str)
         out.append(w.replace(" ", "_") if " " in w else w)
     return " ".join(out)
 
