@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import opencc
 import rjieba
 
@@ -75,6 +76,19 @@ def _t2s_char(ch: str) -> str:
     return out if len(out) == 1 else ch
 
 
+# Normalizing is on every hot path: each article's text at index time, and each
+# hit's title and body when a page is highlighted. ``str.translate`` with a dict
+# costs a dictionary look-up per character (about 110 ns: 240 µs for a 2,200-
+# character body, against OpenCC's 60-100 µs), which made normalizing the ten
+# bodies of a page the largest cost of a search after the engine itself. The
+# same mapping as a lookup array over code points costs about 5 ns a character.
+# (OpenCC itself cannot be skipped for texts that look simplified: its phrase
+# table converts characters that it keeps when alone, 回覆 -> 回复.)
+_FOLD = np.arange(0x110000, dtype=np.uint32)
+_FOLD[np.fromiter(_TABLE, dtype=np.uint32)] = np.fromiter((ord(c) for c in _TABLE.values()), dtype=np.uint32)
+_ARRAY_MIN_CHARS = 48  # below this, the arrays' fixed cost exceeds translate's
+
+
 def to_simplified(text: str) -> str:
     """Traditional to simplified with OpenCC, keeping the length unchanged.
 
@@ -93,7 +107,10 @@ def to_simplified(text: str) -> str:
 
 def normalize(text: str) -> str:
     """NFKC, lower-case, simplified; same length as ``text``."""
-    return to_simplified(text.translate(_TABLE))
+    if len(text) < _ARRAY_MIN_CHARS:
+        return to_simplified(text.translate(_TABLE))
+    folded = _FOLD[np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)]
+    return to_simplified(folded.tobytes().decode("utf-32-le"))
 
 
 def load_user_dict(path: Path | None) -> int:

@@ -29,6 +29,26 @@ def test_normalize_is_length_preserving_and_folds_variants():
     assert normalize("ＧＤＰ　COVID") == "gdp covid"
 
 
+@given(st.text(min_size=0, max_size=300))
+def test_long_and_short_texts_normalize_alike(text):
+    """The code-point array path (long texts) and translate (short ones) are one
+    mapping: a word must normalize the same in a query, a title and a body."""
+    from searchcore.analysis import _TABLE, to_simplified
+
+    reference = to_simplified(text.translate(_TABLE))
+    assert normalize(text) == reference
+    padded = "經濟ＡＢｃ…" * 20 + text  # past the array threshold whatever text is
+    assert normalize(padded) == to_simplified(padded.translate(_TABLE))
+
+
+def test_normalize_of_a_body_keeps_phrase_level_conversion_and_rare_planes():
+    body = "本报讯：他没有回覆置評請求。" * 10 + "𠀀𪚥😀ＧＤＰ增長６．５％"
+    norm = normalize(body)
+    assert len(norm) == len(body)
+    assert "回复置评请求" in norm  # OpenCC's phrase table still runs on long texts
+    assert norm.endswith("𠀀𪚥😀gdp增长6.5%")
+
+
 def test_word_and_char_tokens_with_offsets():
     text = normalize("中华人民共和国国债5G")
     words = word_tokens(text)
