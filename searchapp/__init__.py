@@ -20,7 +20,7 @@ from searchcore.analysis import load_user_dict
 from searchcore.config import load_settings
 from searchcore.search import SearchRequest
 
-from . import caching, errors, security, views
+from . import caching, errors, security, urls, views
 from .jsonsafe import SafeJSONProvider
 from .state import init_app as init_state
 
@@ -60,6 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.lstrip_blocks = True
     # Pages without a search (errors) still render the search box, empty.
     app.jinja_env.globals["req"] = SearchRequest()
+    app.jinja_env.globals["url_for"] = urls.link
     app.jinja_env.globals["tuple_without"] = lambda items, item: tuple(i for i in items if i != item)
     if not (Path(app.static_folder or "") / "vendor" / "htmx.min.js").exists():
         logging.getLogger(__name__).warning(

@@ -17,7 +17,7 @@ from .errors import ArticleNotFound, error_response
 from .labels import FACET_UNAVAILABLE, SORT_LABELS, ValueView, facet_links, present
 from .parts import Part, parts_of
 from .state import get_searcher
-from .urls import back_link, page_url, safe_back, search_url
+from .urls import article_link, back_link, page_url, safe_back, search_url
 
 bp = Blueprint("views", __name__)
 
@@ -72,6 +72,7 @@ def _render_search(
         search_url=search_url,
         page_url=page_url,
         back_link=back_link,
+        article_link=article_link,
         partial=partial,
     )
     resp = make_response(html, status)
