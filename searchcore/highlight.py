@@ -12,8 +12,9 @@ second; a snippet from its first pages is as useful to a reader.
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from markupsafe import Markup, escape
@@ -53,13 +54,45 @@ def build_matcher(terms: Iterable[Term]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in ordered))
 
 
-@functools.lru_cache(maxsize=1024)
-def _normalized(text: str) -> str:
-    """Popular queries show the same bodies again and again; normalizing a body
-    (OpenCC over kilobytes) was the largest per-hit cost of a search. Keys are at
-    most WINDOW_CHARS long, so the cache holds at most about 80 MB (1,024 windows of
-    20,000 two-byte characters, twice), a few MB for real posts."""
-    return normalize(text)
+class _NormalizedCache:
+    """Normalized windows, least recently used first out, bounded by the characters
+    held rather than by entries: popular queries show the same bodies again and
+    again, and a page normalizes its twenty bodies (OpenCC over kilobytes is the
+    largest per-hit cost left). An entry bound sized for 20,000-character windows
+    (1,024) kept only a few pages' worth of real bodies (median 673 characters);
+    a budget of characters keeps about 6,000 of them, and at most MAX_CHARS (16 MB
+    of text, keys and values, per process) whatever their size."""
+
+    MAX_CHARS = 4_000_000
+
+    def __init__(self) -> None:
+        self._data: OrderedDict[str, str] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> str:
+        with self._lock:
+            found = self._data.get(text)
+            if found is not None:
+                self._data.move_to_end(text)
+                return found
+        norm = normalize(text)
+        with self._lock:
+            if text not in self._data:
+                self._data[text] = norm
+                self._chars += len(text)
+                while self._chars > self.MAX_CHARS and self._data:
+                    old, _ = self._data.popitem(last=False)
+                    self._chars -= len(old)
+        return norm
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._chars = 0
+
+
+_normalized = _NormalizedCache()
 
 
 def spans(text: str, matcher: re.Pattern[str] | None) -> list[tuple[int, int]]:

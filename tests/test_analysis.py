@@ -145,3 +145,17 @@ def test_sub_words_that_straddle_their_word_are_not_words():
         assert word_stream(norm) == joined(word_tokens(norm))
     # a 华人 of its own, before and after the long word, stays
     assert word_stream(normalize("华人 中华人民共和国 华人")).split().count("华人") == 2
+
+
+def test_the_highlighters_normalized_windows_are_bounded_by_characters(monkeypatch):
+    """Many long bodies cannot grow a worker's memory past the cache's budget, and
+    a cached window is the one normalize gives."""
+    from searchcore import highlight as hl
+
+    monkeypatch.setattr(hl._NormalizedCache, "MAX_CHARS", 10_000)
+    cache = hl._NormalizedCache()
+    bodies = [f"第{i}篇：臺灣經濟ＧＤＰ增長" * 100 for i in range(40)]  # 1,100+ characters each
+    for body in bodies + bodies[-3:]:
+        assert cache(body) == normalize(body)
+        assert cache._chars <= 10_000
+    assert 0 < len(cache._data) <= 9 and bodies[-1] in cache._data and bodies[0] not in cache._data
