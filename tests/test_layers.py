@@ -2,8 +2,10 @@
 
 The core (``searchcore``) imports neither Flask nor click; the indexer and the web
 app never import each other; the benchmarks and the tests never import each other
-(what both need lives in ``devtools/``); and the product never imports
-``devtools``, which in turn needs neither ``bench`` nor ``tests``.
+(what both need lives in ``devtools/``); the product never imports ``devtools``,
+which in turn needs neither ``bench`` nor ``tests``; and ``devtools/esnode`` uses
+the standard library alone, because scripts/es-node.sh runs it with whatever
+python3 the machine has, before the project's venv exists.
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ def test_folder_never_imports_what_it_must_not(folder, forbidden):
     assert files, folder
     wrong = {str(path.relative_to(ROOT)): sorted(imported(path) & forbidden) for path in files}
     assert not {path: names for path, names in wrong.items() if names}
+
+
+def test_the_node_manager_needs_only_the_standard_library():
+    files = sorted((ROOT / "devtools" / "esnode").glob("*.py"))
+    assert files
+    outside = {str(path.relative_to(ROOT)): sorted(imported(path) - sys.stdlib_module_names - {"__future__"}) for path in files}
+    assert not {path: names for path, names in outside.items() if names}
 
 
 @pytest.mark.parametrize(
