@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,13 +26,12 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/bench_load.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from devtools.servers import free_port  # noqa: E402
+
 QUERIES = ["经济", "天津", "人工智能", "职业教育", "长江", "5G", "新冠疫情", "碳中和", "教育", "产教融合", "国际", "科技创新"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def paths(tags: list[str]) -> list[str]:

@@ -20,263 +20,31 @@ reported). All traffic stays on 127.0.0.1.
     python bench/bench_slowclients.py                           # 200 + 50 slow clients, both stacks
     python bench/bench_slowclients.py --trickle 2 --silent 0 --searches 5 --stack before
 
-tests/test_serve.py drives the same attack against scripts/serve.sh.
+tests/test_serve.py drives the same attack against scripts/serve.sh (devtools.slowclients).
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import math
 import os
-import selectors
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/bench_slowclients.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from devtools.servers import build_index, free_port, get, stop_group, wait_healthy  # noqa: E402
+from devtools.slowclients import Figures, SlowClients, search_paths, timed_searches  # noqa: E402
+
 SERVE = ROOT / "scripts" / "serve.sh"
-QUERIES = ["经济", "天津", "教育", "科技", "长江", "国际", "人工智能", "碳中和"]
-# A header that never ends: at one byte a second it outlasts any run here.
-TRICKLE_HEADER = b"GET /?q=slow HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-client\r\nX-Padding: " + b"a" * 4000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SlowClients(threading.Thread):
-    """Hold `trickle` connections that send a header one byte per `interval` and
-    `silent` ones that send nothing; reconnect any the server drops."""
-
-    def __init__(self, port: int, trickle: int, silent: int, interval: float = 1.0, host: str = "127.0.0.1") -> None:
-        super().__init__(name="slow-clients", daemon=True)
-        self.addr = (host, port)
-        self.trickle, self.silent, self.interval = trickle, silent, interval
-        self.stop_event = threading.Event()
-        self.ready = threading.Event()
-        self.dropped = 0  # connections the server closed (or answered with an error)
-        self.connect_errors = 0
-        self.bytes_sent = 0
-        self.error: BaseException | None = None
-        self._sel = selectors.DefaultSelector()
-        self._sent: dict[socket.socket, int] = {}  # trickle socket -> bytes sent so far
-
-    def _connect(self, trickles: bool) -> None:
-        try:
-            sock = socket.create_connection(self.addr, timeout=5)
-        except OSError:
-            self.connect_errors += 1
-            return
-        sock.setblocking(False)
-        self._sel.register(sock, selectors.EVENT_READ, trickles)
-        if trickles:
-            self._sent[sock] = 0
-
-    def _drop(self, sock: socket.socket) -> bool:
-        """Forget a closed connection; say whether it was a trickling one."""
-        trickles = bool(self._sel.get_key(sock).data)
-        self._sel.unregister(sock)
-        self._sent.pop(sock, None)
-        sock.close()
-        return trickles
-
-    def run(self) -> None:
-        try:
-            for _ in range(self.trickle):
-                self._connect(True)
-            for _ in range(self.silent):
-                self._connect(False)
-            self.ready.set()
-            next_tick = time.monotonic()
-            while not self.stop_event.is_set():
-                now = time.monotonic()
-                if now >= next_tick:
-                    next_tick = now + self.interval
-                    for sock in list(self._sent):
-                        n = self._sent[sock]
-                        chunk = TRICKLE_HEADER[n : n + 1] or b"a"
-                        try:
-                            sock.send(chunk)
-                            self._sent[sock] = n + 1
-                            self.bytes_sent += 1
-                        except (BlockingIOError, InterruptedError):
-                            pass
-                        except OSError:
-                            self.dropped += 1
-                            self._connect(self._drop(sock))
-                timeout = max(0.0, min(next_tick - time.monotonic(), 0.2))
-                for key, _ in self._sel.select(timeout):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
-                    try:
-                        data = sock.recv(4096)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except OSError:
-                        data = b""
-                    # Any answer to an unfinished header is a refusal (408, 400):
-                    # the server is done with it. Reconnect, as an attacker would.
-                    self.dropped += 1
-                    self._connect(self._drop(sock))
-                    del data
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
-            self.error = exc
-            self.ready.set()
-        finally:
-            for key in list(self._sel.get_map().values()):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                self._sel.unregister(sock)
-                sock.close()
-            self._sel.close()
-
-    def held(self) -> int:
-        return len(self._sel.get_map()) if not self.stop_event.is_set() else 0
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.join(timeout=10)
-        if self.error:
-            raise RuntimeError(f"slow clients failed: {self.error!r}") from self.error
-
-
-@dataclass
-class Figures:
-    """Latencies of the searches that were attempted (an error counts at its time)."""
-
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    planned: int = 0
-
-    @property
-    def attempted(self) -> int:
-        return len(self.latencies_ms)
-
-    def percentile(self, p: float) -> float:
-        """Nearest-rank percentile: with 100 samples, p99 is the second slowest."""
-        if not self.latencies_ms:
-            return math.nan
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-    def summary(self) -> str:
-        return (
-            f"{self.attempted - len(self.errors)}/{self.planned} served, {len(self.errors)} errors, "
-            f"p50 {self.percentile(50):.1f} ms, p99 {self.percentile(99):.1f} ms, "
-            f"max {max(self.latencies_ms, default=math.nan):.1f} ms"
-        )
-
-
-def get(
-    port: int, path: str, timeout: float, headers: Mapping[str, str] | None = None, host: str = "127.0.0.1"
-) -> tuple[int, dict[str, str], bytes]:
-    """One GET on a new connection: (status, lower-cased headers, body). A header
-    sent more than once (Vary) is joined with commas, as HTTP allows."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.putrequest("GET", path, skip_host="Host" in (headers or {}), skip_accept_encoding=True)
-        for name, value in (headers or {}).items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        resp = conn.getresponse()
-        body = resp.read()
-        headers: dict[str, str] = {}
-        for name, value in resp.getheaders():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return resp.status, headers, body
-    finally:
-        conn.close()
-
-
-def search_paths(n: int) -> list[str]:
-    return ["/?" + urllib.parse.urlencode({"q": QUERIES[i % len(QUERIES)]}) for i in range(n)]
-
-
-def timed_searches(port: int, n: int, timeout: float, budget: float, pace: float = 0.0) -> Figures:
-    """n searches, one after another, each started at least `pace` s after the last."""
-    figures = Figures(planned=n)
-    deadline = time.monotonic() + budget
-    for path in search_paths(n):
-        started = time.monotonic()
-        if started >= deadline:
-            break
-        t0 = time.perf_counter()
-        try:
-            status, _, body = get(port, path, timeout=min(timeout, max(0.5, deadline - started)))
-            if status != 200 or b"</html>" not in body:
-                figures.errors.append(f"HTTP {status}")
-        except (OSError, http.client.HTTPException) as exc:
-            figures.errors.append(type(exc).__name__)
-        figures.latencies_ms.append((time.perf_counter() - t0) * 1000)
-        rest = pace - (time.monotonic() - started)
-        if rest > 0:
-            time.sleep(rest)
-    return figures
-
-
-def wait_healthy(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = "nothing answered"
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode} while starting")
-        try:
-            status, _, body = get(port, "/healthz", timeout=5)
-            if status == 200:
-                return
-            last = f"HTTP {status} {body[:200]!r}"
-        except OSError as exc:
-            last = type(exc).__name__
-        time.sleep(0.2)
-    raise RuntimeError(f"no healthy answer on port {port} within {timeout:.0f} s: {last}")
-
-
-def build_index(data_dir: Path, posts: int = 300, index: str = "news") -> dict[str, str]:
-    """A tantivy index of synthetic posts; returns the environment that serves it."""
-    from indexer.pipeline import run
-    from searchcore.config import load_settings
-    from synthetic import write_corpus
-
-    env = {"SEARCH_ENGINE": "tantivy", "SEARCH_DATA_DIR": str(data_dir), "SEARCH_INDEX": index}
-    corpus = data_dir.parent / "posts"
-    if not corpus.exists():
-        write_corpus(corpus, posts, seed=17)
-    report = run(load_settings(env), corpus)
-    if report.indexed + report.unchanged < posts // 2:
-        raise RuntimeError(f"indexing failed: {report.summary()}")
-    return env
-
-
-def _stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait: float = 20) -> None:
-    """Stop a server started in its own session: the signal to its leader, then
-    whatever is left of its process group."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)
-
-
 @contextmanager
 def bare_gunicorn(port: int, env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """The stack before the fix. (--no-control-socket: gunicorn >= 25.1 would take
@@ -292,7 +60,7 @@ def bare_gunicorn(port: int, env: Mapping[str, str], log: Path) -> Iterator[subp
         wait_healthy(port, 60, proc)
         yield proc
     finally:
-        _stop_group(proc)
+        stop_group(proc, wait=20)
 
 
 @contextmanager
@@ -311,7 +79,7 @@ def serve_stack(port: int, env: Mapping[str, str], log: Path) -> Iterator[subpro
         wait_healthy(port, 60, proc)
         yield proc
     finally:
-        _stop_group(proc)
+        stop_group(proc, wait=20)
 
 
 def attack(port: int, args: argparse.Namespace) -> tuple[Figures, SlowClients]:
@@ -379,6 +147,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if str(ROOT) not in sys.path:  # run as `python bench/bench_slowclients.py` from anywhere
-        sys.path.insert(0, str(ROOT))
     sys.exit(main())

@@ -10,9 +10,9 @@ the string-count baseline (``ranking_eval.baseline_ranking``, no engine).
     python bench/eval_ranking.py --engine tantivy --json bench/out/ranking.json
     python bench/eval_ranking.py --pool               # the pool: top 10 of each ranking, unjudged ones marked
 
-To measure another checkout (the ranking "before"), copy tests/ranking_eval.py,
-tests/fixtures/ranking, tests/fixtures/graded.yaml and this file into it and run
-it there with PYTHONPATH pointing at that checkout.
+To measure another checkout (the ranking "before"), copy devtools/__init__.py,
+devtools/ranking_eval.py, tests/fixtures/ranking, tests/fixtures/graded.yaml and
+this file into it and run it there with PYTHONPATH pointing at that checkout.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests import ranking_eval as ev  # noqa: E402
+from devtools import ranking_eval as ev  # noqa: E402
 
 
 def es_url() -> str | None:

@@ -6,6 +6,7 @@ screen and in the ledger); 2 usage error; 3 the run could not complete.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -150,59 +151,55 @@ _common = [
 ]
 
 
-def _with_common(f):
+def _indexing(command):
+    """index and reindex: PATH and the options they share (``_common``), and the run's
+    ``pipeline.Options`` built once, here, from those and the command's own options
+    (--dry-run, --delete, --keep-old: Options fields of the same names). The
+    command receives (ctx, path, opts, progress)."""
+
+    @click.pass_context
+    @functools.wraps(command)
+    def run(ctx, path, workers, batch_size, commit_every, max_bytes, file_timeout, follow_symlinks, progress, **own):
+        opts = pipeline.Options(
+            workers=workers,
+            batch_size=batch_size,
+            commit_docs=commit_every,
+            max_bytes=max_bytes,
+            file_timeout=file_timeout,
+            follow_symlinks=follow_symlinks,
+            **own,
+        )
+        return command(ctx, path, opts, progress)
+
     for deco in reversed(_common):
-        f = deco(f)
-    return f
+        run = deco(run)
+    return run
 
 
 @main.command()
-@_with_common
+@_indexing
 @click.option("--dry-run", is_flag=True, help="List what would change (including deletions) without writing.")
 @click.option("--delete/--no-delete", default=True, show_default=True, help="Remove articles whose files are gone from PATH.")
-@click.pass_context
-def index(
-    ctx, path, workers, batch_size, commit_every, max_bytes, file_timeout, follow_symlinks, progress, dry_run, delete
-) -> None:
+def index(ctx: click.Context, path: Path, opts: pipeline.Options, progress: bool | None) -> None:
     """Index new and changed posts under PATH; remove deleted ones (incremental).
 
     Only regular files are read. Each rejected file is listed on stderr (REJECTED
     path: reason) and in the ledger; what was changed in an indexed file (a title
     cut, tags over the limit) is listed as WARNING path: message.
     """
-    opts = pipeline.Options(
-        workers=workers,
-        batch_size=batch_size,
-        commit_docs=commit_every,
-        max_bytes=max_bytes,
-        dry_run=dry_run,
-        delete=delete,
-        file_timeout=file_timeout,
-        follow_symlinks=follow_symlinks,
-    )
     _run(ctx, path, False, opts, progress)
 
 
 @main.command()
-@_with_common
+@_indexing
 @click.option("--keep-old", is_flag=True, help="Keep the previous index after the swap (for rollback).")
-@click.pass_context
-def reindex(ctx, path, workers, batch_size, commit_every, max_bytes, file_timeout, follow_symlinks, progress, keep_old) -> None:
+def reindex(ctx: click.Context, path: Path, opts: pipeline.Options, progress: bool | None) -> None:
     """Rebuild the whole index from PATH into a new index, then swap it in atomically.
 
     Readers keep using the old index until the new one is complete; a failed or
     interrupted rebuild changes nothing they see. Use it after changing the user
     dictionary.
     """
-    opts = pipeline.Options(
-        workers=workers,
-        batch_size=batch_size,
-        commit_docs=commit_every,
-        max_bytes=max_bytes,
-        keep_old=keep_old,
-        file_timeout=file_timeout,
-        follow_symlinks=follow_symlinks,
-    )
     _run(ctx, path, True, opts, progress)
 
 

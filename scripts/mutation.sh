@@ -23,7 +23,7 @@ WORK=${MUTATION_DIR:-/tmp/newsearch-mutation}
 CHILDREN=2
 MODULES=()
 ALL=0
-FAST_TESTS="tests/test_analysis.py tests/test_posts.py tests/test_sanitize.py tests/test_engine_contract.py tests/test_web.py tests/test_safety_net.py"
+FAST_TESTS="tests/test_analysis.py tests/test_posts.py tests/test_sanitize.py tests/test_engine_contract.py tests/test_web.py tests/test_edge_cases.py"
 TESTS=$FAST_TESTS
 
 while [ $# -gt 0 ]; do

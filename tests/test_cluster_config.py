@@ -8,11 +8,11 @@ next step; what a single node can prove is proven here.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
+from devtools.servers import free_port
 from searchcore.config import ConfigError, load_settings
 from searchcore.search import Searcher, SearchRequest
 
@@ -40,12 +40,6 @@ def _posts(folder: Path, n: int, word: str = "经济") -> Path:
     return folder
 
 
-def _dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def es_settings(tmp_path):
     require_engine("elasticsearch")
@@ -60,7 +54,7 @@ def test_a_node_that_cannot_be_reached_costs_no_search(es_settings, tmp_path):
     from indexer.pipeline import run
     from searchcore.engines import open_engine
 
-    s = es_settings.with_(elasticsearch_url=f"http://127.0.0.1:{_dead_port()},{es_settings.elasticsearch_url}")
+    s = es_settings.with_(elasticsearch_url=f"http://127.0.0.1:{free_port()},{es_settings.elasticsearch_url}")
     assert run(s, _posts(tmp_path / "posts", 12)).indexed == 12
     engine = open_engine(s)
     try:

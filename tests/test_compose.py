@@ -33,11 +33,12 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from devtools.esnode import DEFAULT_ES_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-ES_NODE_SCRIPT = ROOT / "scripts" / "es-node.sh"
 SERVE_SCRIPT = ROOT / "scripts" / "serve.sh"
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
@@ -192,11 +193,8 @@ def test_the_default_stack_and_the_cluster_profile(services: dict) -> None:
 def test_elasticsearch_image_is_9x_and_matches_the_test_node(services: dict) -> None:
     match = ES_IMAGE.match(services["elasticsearch"]["image"])
     assert match, f"not an official Elasticsearch 9.x image: {services['elasticsearch']['image']}"
-    # Tests and CI run scripts/es-node.sh: production must run the same version.
-    script = ES_NODE_SCRIPT.read_text(encoding="utf-8")
-    default = re.search(r"^readonly DEFAULT_ES_VERSION=(\S+)$", script, re.MULTILINE)
-    assert default, "DEFAULT_ES_VERSION not found in scripts/es-node.sh"
-    assert match.group(1) == default.group(1)
+    # Tests and CI run scripts/es-node.sh (devtools/esnode): production must run the same version.
+    assert match.group(1) == DEFAULT_ES_VERSION
 
 
 def test_elasticsearch_is_a_small_single_node(services: dict) -> None:

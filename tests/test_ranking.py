@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import pytest
 
+from devtools import ranking_eval as ev
 from searchcore.search import Searcher
 
-from . import ranking_eval as ev
 from .conftest import ENGINE_NAMES, drop_es_indices, make_settings, require_engine
 
 GRADED = ev.load_graded()

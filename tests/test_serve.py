@@ -11,7 +11,8 @@ site, the headers nginx passes and sets, limits, and a clean stop.
 
 Everything runs on 127.0.0.1 and is bounded in count and time. Without nginx the
 tests skip, except under CI, where scripts/setup.sh installs it and they must run.
-bench/bench_slowclients.py prints the same figures for both stacks.
+bench/bench_slowclients.py prints the same figures for both stacks (the attack is
+devtools.slowclients, shared by both).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from bench.bench_slowclients import SlowClients, build_index, free_port, get, timed_searches, wait_healthy
+from devtools.servers import build_index, free_port, get, stop_group, wait_healthy
+from devtools.slowclients import SlowClients, timed_searches
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = ROOT / "scripts" / "serve.sh"
@@ -86,24 +88,6 @@ def start_serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
         stop_group(proc)
         raise
     return proc
-
-
-def stop_group(proc: subprocess.Popen) -> int | None:
-    """SIGTERM to serve.sh (its trap stops nginx and gunicorn), then SIGKILL to
-    whatever is left of its process group. Returns serve.sh's exit status."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-    rc = proc.poll()
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)
-    return rc
 
 
 @pytest.fixture(scope="module")
@@ -173,16 +157,7 @@ def test_control_the_same_attack_stalls_gunicorn_alone(index_env: dict[str, str]
         finally:
             slow.stop()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
+        stop_group(proc, wait=15)
     assert figures.errors == ["TimeoutError"], figures.summary()
 
 
@@ -299,12 +274,7 @@ def nginx_before_stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]
                 time.sleep(0.1)
         yield port
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc, signal.SIGQUIT, wait=15)  # SIGQUIT: nginx's graceful stop
         stub.shutdown()
 
 

@@ -1,10 +1,16 @@
-"""A safety net: tests that each kill a mutation the rest of the suite let through.
+"""Edges of searching, the search page and the index run, on every engine: a
+substring across a word boundary found in a title alone, relaxations whose label
+names exactly what their link drops, date buckets that are exactly their calendar
+ranges, a failed commit that leaves no file recorded as indexed, suggestions for two
+words, page 0 refused by the parser, and an article's own UTC offset beside hits
+shown on Beijing time.
 
-Issue 12, step 6. Every test here was checked by applying its mutation to the
-product by hand and watching the test fail (docs/testing.md lists each test with
-the mutation it kills). They run on both engines through the conftest helpers,
-over post files written here (no synthetic generator, no engine-made truth): the
-expected answers come from the posts as written below.
+Each test kills a mutation the rest of the suite let through (the safety net of
+issue 12, step 6): each was checked by applying its mutation to the product by hand
+and watching the test fail (docs/testing.md lists each test with the mutation it
+kills). They run on both engines through the conftest helpers, over post files
+written here (no synthetic generator, no engine-made truth): the expected answers
+come from the posts as written below.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 RANKING_POSTS = FIXTURES / "ranking"
 GRADED = FIXTURES / "graded.yaml"
 SYNTHETIC_POSTS = 300
