@@ -52,7 +52,10 @@ def _settings(a: argparse.Namespace, **extra: str):
     """The commit's own Settings from the same environment variables an operator sets."""
     from searchcore.config import load_settings
 
-    env = {"SEARCH_ENGINE": a.engine, "SEARCH_DATA_DIR": a.data_dir, "SEARCH_INDEX": a.index}
+    # credentials as the operator set them (compare.py passes no SEARCH_* variable and
+    # no ELASTICSEARCH_URL: those come from the flags, the same for both commits)
+    env = {k: v for k, v in os.environ.items() if k.startswith("ELASTICSEARCH_")}
+    env.update({"SEARCH_ENGINE": a.engine, "SEARCH_DATA_DIR": a.data_dir, "SEARCH_INDEX": a.index})
     if a.es_url:
         env["ELASTICSEARCH_URL"] = a.es_url
     env.update(extra)

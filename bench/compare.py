@@ -131,7 +131,12 @@ def snapshot_working_tree(work: Path) -> tuple[str, bool]:
     index.unlink()
     if tree == git("rev-parse", "HEAD^{tree}"):
         return head, False
-    return git("commit-tree", tree, "-p", head, "-m", "bench/compare.py: snapshot of the working tree"), True
+    who = {"GIT_AUTHOR_NAME": "bench/compare.py", "GIT_AUTHOR_EMAIL": "compare@localhost"}
+    who |= {"GIT_COMMITTER_NAME": who["GIT_AUTHOR_NAME"], "GIT_COMMITTER_EMAIL": who["GIT_AUTHOR_EMAIL"]}
+    commit = git(
+        "commit-tree", tree, "-p", head, "-m", "bench/compare.py: snapshot of the working tree", env={**os.environ, **who}
+    )
+    return commit, True
 
 
 @dataclass
@@ -252,6 +257,15 @@ def index_key(side: Side, engine: str, url: str | None, corpus: dict[str, Any]) 
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all processes, all cores): what is
+    left after subtracting our own CPU is the other work that ran beside a measurement."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
 def warm_page_cache(corpus: Path) -> None:
     """Read every file once, so the first build does not pay the disk for the second."""
     t0 = time.perf_counter()
@@ -332,9 +346,11 @@ def build_indexes(a: argparse.Namespace, to_time: list[Side], corpus: Path, work
             else:
                 data_dir, index = work / f"data-{s.role}-{i}", f"cmp-{uuid.uuid4().hex[:8]}-{s.role}"
             B.log(f"{s.role} ({s.label}): indexing {corpus} into {a.engine} ({B.load_note()}) …")
-            before = [round(x, 2) for x in os.getloadavg()]
+            before, busy0, t0 = [round(x, 2) for x in os.getloadavg()], machine_busy_s(), time.perf_counter()
             r = driver_once(a, s, "index", data_dir, index, url, "--corpus", str(corpus))
-            r["loadavg_before"] = before
+            others = machine_busy_s() - busy0 - r["cpu_main"] - r["cpu_workers"]
+            r["other_cores"] = max(0.0, others) / (time.perf_counter() - t0)  # cores busy with other work, on average
+            r["loadavg_before"], r["loadavg_after"] = before, [round(x, 2) for x in os.getloadavg()]
             B.log(f"{s.role} ({s.label}): {r['summary']}")
             runs[s.role].append(r)
             if not serving:
@@ -387,10 +403,15 @@ def time_rounds(a: argparse.Namespace, sides: list[Side], mix: list[dict], modes
         for mode in modes:
             for s in order:
                 es0 = sum(es.cpu_times()[:2]) if es else 0.0
+                busy0, t0 = machine_busy_s(), time.perf_counter()
                 res = s.driver.ask("run", mode=mode, mix=mix, requests=n)
+                others = machine_busy_s() - busy0 - sum(res["cpu_ms"]) / 1000
                 stats = summarize(res["wall_ms"], res["cpu_ms"], kinds)
                 if es:
-                    stats["es_cpu_ms_per_request"] = (sum(es.cpu_times()[:2]) - es0) * 1000 / n
+                    es_cpu = sum(es.cpu_times()[:2]) - es0
+                    stats["es_cpu_ms_per_request"] = es_cpu * 1000 / n
+                    others -= es_cpu
+                stats["other_cores"] = max(0.0, others) / (time.perf_counter() - t0)
                 stats["samples"] = {
                     "wall_ms": [round(x, 4) for x in res["wall_ms"]],
                     "cpu_ms": [round(x, 4) for x in res["cpu_ms"]],
@@ -435,6 +456,24 @@ def _x(v: float | None) -> str:
 
 def _range(v: list[float] | None) -> str:
     return "" if not v else f"×{v[0]:.2f}–{v[1]:.2f}"
+
+
+def other_work(r: dict) -> str:
+    """How many cores other work kept busy while each commit was measured: the noise
+    the figures carry (the machine's busy CPU time minus our own processes')."""
+    n = r["machine"]["cpus"]
+    parts = []
+    for role in ("base", "head"):
+        side = r["sides"][role]
+        idx = [run["other_cores"] for run in side["indexing"].get("runs", []) if "other_cores" in run]
+        blocks = [rd["modes"][m][role].get("other_cores") for rd in r["timing"]["rounds"] for m in r["modes"]]
+        blocks = [b for b in blocks if b is not None]
+        what = [f"indexing {', '.join(f'{x:.2f}' for x in idx)}"] if idx else []
+        if blocks:
+            what.append(f"timed blocks median {statistics.median(blocks):.2f} (range {min(blocks):.2f}–{max(blocks):.2f})")
+        if what:
+            parts.append(f"{side['label']}: " + ", ".join(what))
+    return f"\nOther work on the machine, in cores busy out of {n}: " + "; ".join(parts) + "." if parts else ""
 
 
 def print_report(r: dict) -> None:
@@ -500,6 +539,15 @@ def print_report(r: dict) -> None:
         rows.append(["two-word queries at the engine, median ms", tb, th, _x(_div(th, tb)), ""])
     headers = ["figure", f"base {base['label']}", f"head {head['label']}", "head/base", "rounds"]
     print(B.markdown_table(headers, rows))
+    loads = []
+    for side in (base, head):
+        for run in side["indexing"].get("runs", []):
+            la_run = " → ".join(f"{x[0]:.2f}" for x in (run["loadavg_before"], run.get("loadavg_after")) if x)
+            loads.append(f"{side['label']} {run['seconds']:.0f} s at load {la_run}")
+    if loads:
+        print("\nIndexing runs (1-minute load average before → after): " + "; ".join(loads) + ".")
+    if note := other_work(r):
+        print(note)
 
     kinds = list(dict.fromkeys(q["kind"] for q in r["mix"]))
     shown = [m for m in ("engine_nofacets", "searcher", "app_html") if m in r["modes"]]
@@ -523,7 +571,7 @@ def print_report(r: dict) -> None:
     else:
         print(f"\nAll {len(r['mix'])} queries find the same number of articles on both commits.")
     if r.get("busy_before_timing"):
-        print("\nOther busy processes before timing: " + "; ".join(r["busy_before_timing"]))
+        print("\nOther busy processes before timing: " + "; ".join(" ".join(b.split()) for b in r["busy_before_timing"]))
 
 
 # -- main -------------------------------------------------------------------------------------------------
