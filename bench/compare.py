@@ -56,8 +56,8 @@ LABELS = {
     "app_json": "JSON API page",
     "app_html_cold": "HTML page, facet cache off",
 }
-# What a built index depends on: the key under which --reuse-index keeps it. A change
-# in searchapp/ (or in the query side of searchcore/, alas) keeps or rebuilds it accordingly.
+# What a built index depends on: the key under which --reuse-index keeps it. A change in
+# searchapp/ alone reuses the index; any change in searchcore/ (the query side too) rebuilds it.
 INDEX_INPUTS = ("searchcore", "indexer")
 HTMX = ("searchapp/static/vendor/htmx.min.js", "node_modules/htmx.org/dist/htmx.min.js")
 
@@ -92,7 +92,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--python", default=sys.executable, help="the interpreter for the drivers (third-party packages shared by both commits)"
     )
     ap.add_argument(
-        "--wait-quiet", type=float, default=0, help="wait up to this many seconds for other busy processes before timing"
+        "--wait-quiet",
+        type=float,
+        default=0,
+        help="wait up to this many seconds for other busy processes before each build and before timing",
     )
     ap.add_argument("--json", help="write the JSON here (default: bench/out/compare-<base>-<head>-<time>.json)")
     ap.add_argument("--report", metavar="JSON", help="print the tables of a saved run and stop")
@@ -345,12 +348,14 @@ def build_indexes(a: argparse.Namespace, to_time: list[Side], corpus: Path, work
                 built.add(s.data_dir)
             else:
                 data_dir, index = work / f"data-{s.role}-{i}", f"cmp-{uuid.uuid4().hex[:8]}-{s.role}"
+            busy = B.wait_quiet(a.wait_quiet) if a.wait_quiet else []
             B.log(f"{s.role} ({s.label}): indexing {corpus} into {a.engine} ({B.load_note()}) …")
             before, busy0, t0 = [round(x, 2) for x in os.getloadavg()], machine_busy_s(), time.perf_counter()
             r = driver_once(a, s, "index", data_dir, index, url, "--corpus", str(corpus))
             others = machine_busy_s() - busy0 - r["cpu_main"] - r["cpu_workers"]
             r["other_cores"] = max(0.0, others) / (time.perf_counter() - t0)  # cores busy with other work, on average
             r["loadavg_before"], r["loadavg_after"] = before, [round(x, 2) for x in os.getloadavg()]
+            r["busy_before"] = busy
             B.log(f"{s.role} ({s.label}): {r['summary']}")
             runs[s.role].append(r)
             if not serving:
