@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,29 +308,58 @@ def prepare_indexes(a: argparse.Namespace, sides: list[Side], corpus: Path, work
     """Each side's serving index: reused from --reuse-index when valid, else built
     (``build_indexes``). Two commits whose searchcore/ and indexer/ are the same build
     the same index: with --reuse-index they share one folder."""
+    locks: list[Any] = []  # open lock files, held until the indexes are ready
+    try:
+        _prepare(a, sides, corpus, work, url, locks)
+    finally:
+        for fh in locks:
+            fh.close()  # closing releases the lock
+
+
+def lock_folder(home: Path, locks: list[Any]) -> None:
+    """Hold ``<home>.lock`` while this run checks or builds the index in ``home``, so two
+    comparisons sharing --reuse-index never build the same index at once or read one
+    another is building (two runs in parallel would also spoil each other's figures)."""
+    import fcntl
+
+    home.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(home.parent / f"{home.name}.lock", "w")  # noqa: SIM115 - held open until released
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        B.log(f"waiting for another compare.py building or checking {home} …")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+    locks.append(fh)
+
+
+def _prepare(a: argparse.Namespace, sides: list[Side], corpus: Path, work: Path, url: str | None, locks: list[Any]) -> None:
     cid = corpus_id(corpus)
-    valid: dict[Path, bool] = {}  # reuse folder -> holds a complete index
     for s in sides:
         s.index_key = index_key(s, a.engine, url, cid)
-        if not a.reuse_index:
-            s.data_dir, s.index = work / f"data-{s.role}", f"cmp-{uuid.uuid4().hex[:8]}-{s.role}"
-            continue
-        home = Path(a.reuse_index).resolve() / s.index_key
-        s.data_dir, s.index = home / "data", f"cmp-{s.index_key[:12]}"
-        if home in valid:
-            B.log(f"{s.role}: the same searchcore/ and indexer/ as base: it serves the same index")
-        else:
-            valid[home] = reusable(a, s, home, url)
-        if valid[home]:
-            info = json.loads((home / "meta.json").read_text())
-            s.cached, s.indexing = True, {**info["indexing"], "cached": info["built"]}
+        s.data_dir, s.index = work / f"data-{s.role}", f"cmp-{uuid.uuid4().hex[:8]}-{s.role}"
+    if a.reuse_index:
+        root = Path(a.reuse_index).resolve()
+        for key in sorted({s.index_key for s in sides}):  # one order for every run: no deadlock
+            lock_folder(root / key, locks)
+        valid: dict[Path, bool] = {}  # reuse folder -> holds a complete index
+        for s in sides:
+            home = root / s.index_key
+            s.data_dir, s.index = home / "data", f"cmp-{s.index_key[:12]}"
+            if home in valid:
+                B.log(f"{s.role}: the same searchcore/ and indexer/ as base: it serves the same index")
+            else:
+                valid[home] = reusable(a, s, home, url)
+            if valid[home]:
+                info = json.loads((home / "meta.json").read_text())
+                s.cached, s.indexing = True, {**info["indexing"], "cached": info["built"]}
     to_time = [s for s in sides if not s.cached or a.measure_index]
     if to_time:
         build_indexes(a, to_time, corpus, work, url)
     for s in to_time:
         meta_path = s.data_dir.parent / "meta.json"
         if a.reuse_index and not s.cached and not meta_path.exists():
-            meta = {"commit": s.commit, "label": s.label, "built": B.stamp(), "corpus": cid, "engine": a.engine}
+            built = s.indexing["runs"][0]["finished"]  # the serving build is the side's first
+            meta = {"commit": s.commit, "label": s.label, "built": built, "corpus": cid, "engine": a.engine}
             meta_path.write_text(json.dumps({**meta, "indexing": s.indexing}, indent=2))
 
 
@@ -355,7 +386,7 @@ def build_indexes(a: argparse.Namespace, to_time: list[Side], corpus: Path, work
             others = machine_busy_s() - busy0 - r["cpu_main"] - r["cpu_workers"]
             r["other_cores"] = max(0.0, others) / (time.perf_counter() - t0)  # cores busy with other work, on average
             r["loadavg_before"], r["loadavg_after"] = before, [round(x, 2) for x in os.getloadavg()]
-            r["busy_before"] = busy
+            r["busy_before"], r["finished"] = busy, B.stamp()
             B.log(f"{s.role} ({s.label}): {r['summary']}")
             runs[s.role].append(r)
             if not serving:
@@ -627,6 +658,31 @@ def draw_mix(a: argparse.Namespace, sides: list[Side]) -> tuple[list[dict], dict
     return mix, totals
 
 
+@contextmanager
+def one_at_a_time(enabled: bool) -> Iterator[None]:
+    """Builds and timed rounds of one comparison at a time on this machine: two at once
+    would each measure the other's load (a --smoke run, whose figures mean nothing,
+    neither waits nor blocks). The lock file names the run holding it."""
+    if not enabled:
+        yield
+        return
+    import fcntl
+
+    path = Path(tempfile.gettempdir()) / "newsearch-compare.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            B.log(f"waiting for another comparison to finish measuring ({fh.read().strip() or path}) …")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}: {' '.join(sys.argv)}\n")
+        fh.flush()
+        yield
+
+
 def compare(a: argparse.Namespace, sides: list[Side], work: Path, url: str | None, modes: list[str]) -> dict[str, Any]:
     env = B.machine()
     loadavg = {"start": env["loadavg"]}
@@ -635,18 +691,19 @@ def compare(a: argparse.Namespace, sides: list[Side], work: Path, url: str | Non
         s.checkout(work)
     B.log("comparing " + " against ".join(f"{s.role} {s.label} ({s.tree})" for s in sides[::-1]))
     corpus, label = B.prepare_corpus(a.corpus, a.posts, work, a.synthetic_cache)
-    prepare_indexes(a, sides, corpus, work, url)
-    start_drivers(a, sides, url)
-    mix, totals = draw_mix(a, sides)
-    warmup = a.warmup or (len(mix) if a.smoke else 2 * len(mix))
-    for s in sides:
-        B.log(f"{s.role} ({s.label}): warm-up, {warmup} requests per mode")
-        s.driver.ask("warmup", mix=mix, modes=modes, requests=warmup)
-    busy = B.wait_quiet(a.wait_quiet)
-    loadavg["before_timing"] = [round(x, 2) for x in os.getloadavg()]
-    timing = time_rounds(a, sides, mix, modes, B.es_node_pid(url) if a.engine == "elasticsearch" else None)
-    for s in sides:
-        s.driver.close()
+    with one_at_a_time(not a.smoke):
+        prepare_indexes(a, sides, corpus, work, url)
+        start_drivers(a, sides, url)
+        mix, totals = draw_mix(a, sides)
+        warmup = a.warmup or (len(mix) if a.smoke else 2 * len(mix))
+        for s in sides:
+            B.log(f"{s.role} ({s.label}): warm-up, {warmup} requests per mode")
+            s.driver.ask("warmup", mix=mix, modes=modes, requests=warmup)
+        busy = B.wait_quiet(a.wait_quiet)
+        loadavg["before_timing"] = [round(x, 2) for x in os.getloadavg()]
+        timing = time_rounds(a, sides, mix, modes, B.es_node_pid(url) if a.engine == "elasticsearch" else None)
+        for s in sides:
+            s.driver.close()
     loadavg["end"] = [round(x, 2) for x in os.getloadavg()]
     return {
         "label": label,
