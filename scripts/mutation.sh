@@ -62,7 +62,7 @@ tar -C "$ROOT" --exclude=./.git --exclude=./.venv --exclude=./node_modules --exc
     echo "only_mutate="
     for m in "${MODULES[@]}"; do echo "    $m"; done
     echo "also_copy="
-    for d in searchapp templates synthetic; do [ -e "$WORK/$d" ] && echo "    $d"; done
+    for d in searchapp templates synthetic devtools; do [ -e "$WORK/$d" ] && echo "    $d"; done
     echo "pytest_add_cli_args="
     printf '    %s\n' -p no:cacheprovider -q -k "not elasticsearch and not browser and not user_dictionary"
     echo "pytest_add_cli_args_test_selection="

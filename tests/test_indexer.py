@@ -416,3 +416,82 @@ def test_elasticsearch_index_settings_are_typed_fields():
     s = load_settings({})
     assert (s.elasticsearch_replicas, s.elasticsearch_max_result_window) == (0, 10000)
     assert not hasattr(Settings(), "extra")  # no untyped side channel (issue 12)
+
+
+# -- the command line: what reaches the run, and what it prints where ---------------------
+
+
+@pytest.mark.parametrize(
+    "command, own, expected",
+    [
+        ("index", [], {}),
+        ("index", ["--dry-run", "--no-delete"], {"dry_run": True, "delete": False}),
+        ("reindex", ["--keep-old"], {"keep_old": True}),
+    ],
+)
+def test_every_option_of_index_and_reindex_reaches_the_run(tmp_path, monkeypatch, command, own, expected):
+    """The options index and reindex share, and each one's own, arrive in the
+    run's Options field by field, and reindex rebuilds (the real run, watched)."""
+    import indexer.pipeline as pipeline
+
+    from .conftest import make_settings
+
+    folder = tmp_path / "posts"
+    write_corpus(folder, 5, seed=36)
+    seen = []
+    real_run = pipeline.run
+
+    def watched(settings, source, rebuild=False, opts=None, progress=None, engine=None):
+        seen.append((rebuild, opts))
+        return real_run(settings, source, rebuild=rebuild, opts=opts, progress=progress, engine=engine)
+
+    monkeypatch.setattr(pipeline, "run", watched)
+    s = make_settings("tantivy", tmp_path / "data")
+    shared = ["--workers", "1", "--batch-size", "7", "--commit-every", "9", "--max-bytes", "40960"]
+    shared += ["--file-timeout", "2.5", "--follow-symlinks", "--no-progress"]
+    res = cli(s, command, str(folder), *shared, *own)
+    assert res.exit_code == 0, res.output
+    assert seen == [
+        (
+            command == "reindex",
+            Options(workers=1, batch_size=7, commit_docs=9, max_bytes=40960, file_timeout=2.5, follow_symlinks=True, **expected),
+        )
+    ]
+
+
+def test_a_run_says_on_stdout_what_it_did_and_on_stderr_what_it_refused(settings, tmp_path):
+    folder = tmp_path / "posts"
+    write_corpus(folder, 4, seed=37)
+    (folder / "2021-06-01-untitled.md").write_text("---\ndate: 2021-06-01\n---\n<p>没有标题</p>\n", encoding="utf-8")
+    res = cli(settings, "index", str(folder), "--no-progress")
+    assert res.exit_code == 1
+    (summary,) = res.stdout.splitlines()  # the summary alone: scripts read it
+    assert summary.startswith("read 5, indexed 4, unchanged 0, deleted 0, rejected 1, ")
+    ledger = settings.data_dir / "rejected.jsonl"
+    assert res.stderr.splitlines()[-2:] == [
+        "REJECTED 2021-06-01-untitled.md: " + json.loads(ledger.read_text(encoding="utf-8").splitlines()[0])["reason"],
+        f"1 files rejected; ledger: {ledger}",
+    ]
+    gone = sorted(p for p in folder.iterdir() if "untitled" not in p.name)[0]
+    gone.unlink()
+    dry = cli(settings, "index", str(folder), "--dry-run", "--no-progress")
+    assert dry.stdout.splitlines() == ["dry run: would index 0 changed files and delete 1:", f"  would delete {gone.name}"]
+
+
+def test_a_run_that_cannot_complete_exits_3_and_says_why(tmp_path):
+    """No engine to write to (nothing listens where ELASTICSEARCH_URL points): exit 3,
+    the reason on stderr as 'error: ...', or with --json as the one JSON object on stdout."""
+    from devtools.servers import free_port
+
+    folder = tmp_path / "posts"
+    write_corpus(folder, 2, seed=38)
+    base = ["--engine", "elasticsearch", "--data-dir", str(tmp_path / "data")]
+    env = {"ELASTICSEARCH_URL": f"http://127.0.0.1:{free_port()}"}
+    for command in ("index", "reindex"):
+        res = CliRunner().invoke(main, [*base, command, str(folder), "--no-progress"], env=env)
+        assert res.exit_code == 3 and res.stdout == ""
+        assert res.stderr.splitlines()[-1].startswith(f"error: indexing failed: Elasticsearch at {env['ELASTICSEARCH_URL']}")
+        res = CliRunner().invoke(main, [*base, "--json", command, str(folder), "--no-progress"], env=env)
+        assert res.exit_code == 3
+        error = json.loads(res.stdout)["error"]
+        assert error.startswith(f"indexing failed: Elasticsearch at {env['ELASTICSEARCH_URL']}") and "unreachable" in error
