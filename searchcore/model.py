@@ -174,7 +174,7 @@ class StoredDoc(_Dated):
         ``hit`` is bounded whatever the index holds: indexes built before the text
         was stored bounded hold it whole."""
         out: dict[str, Any] = {}
-        for f in STORED:
+        for f in cls.FIELDS:
             v = values.get(f.name)
             if v is None:
                 continue  # the dataclass's default, or a TypeError naming the field
