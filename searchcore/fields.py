@@ -39,6 +39,7 @@ says whether phrase queries need them (the pairs streams) or frequencies suffice
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -128,20 +129,24 @@ class Field:
         one = _TYPES[self.kind].__name__
         return f"list[{one}]" if self.many else one
 
+    @functools.cached_property
+    def accepts(self) -> Callable[[Any], bool]:
+        """Whether a value is of this field's type (a bool is no int, a naive date no
+        date): one test built once per row, as every record made tests every value."""
+        want = _TYPES[self.kind]
+        if self.many:
+            return lambda v: isinstance(v, list) and all(isinstance(x, want) for x in v)
+        if want is int:
+            return lambda v: isinstance(v, int) and not isinstance(v, bool)
+        if want is datetime:
+            return lambda v: isinstance(v, datetime) and v.tzinfo is not None
+        return lambda v: isinstance(v, want)
+
     def check(self, value: Any, record: str = "") -> None:
         """Raise a TypeError unless ``value`` is this field's type: a wrong value fails
         where it is made (a parser, an engine's reading), never read later as another."""
-        want = _TYPES[self.kind]
-        if self.many:
-            ok = isinstance(value, list) and all(isinstance(v, want) for v in value)
-        elif want is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif want is datetime:
-            ok = isinstance(value, datetime) and value.tzinfo is not None
-        else:
-            ok = isinstance(value, want)
-        if not ok:
-            aware = "an aware " if want is datetime else ""
+        if not self.accepts(value):
+            aware = "an aware " if self.kind == "date" else ""
             raise TypeError(f"{record}.{self.name} must be {aware}{self.annotation}, not {repr(value)[:80]}")
 
 

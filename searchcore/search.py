@@ -198,22 +198,23 @@ def _sort(value: str) -> str:
 # -- results -----------------------------------------------------------------------
 
 
-@dataclass
-class Hit:
-    """One hit: its stored record (the fields every hit carries, ``fields.HIT_FIELDS``),
-    whose fields read as the hit's own (``hit.title``, ``hit.date``, ``hit.shanghai_date``),
-    and what the search made of it."""
+@dataclass(frozen=True, kw_only=True)
+class Hit(StoredDoc):
+    """One hit: its stored record (a StoredDoc of the fields every hit carries,
+    ``fields.HIT_FIELDS``) and what the search made of it."""
 
-    doc: StoredDoc
     title_html: Markup  # the title, escaped, its matches marked
     snippet_html: Markup
     score: float | None = None
     explanation: Any = None
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "doc":  # copy and pickle probe before doc is set
-            raise AttributeError(name)
-        return getattr(self.doc, name)
+    @classmethod
+    def of(cls, doc: StoredDoc, **made: Any) -> Hit:
+        """``doc`` as a hit. Its values were checked when the engine's were read:
+        they are taken as they are (a page makes twenty hits, related articles five)."""
+        hit = object.__new__(cls)
+        vars(hit).update({**vars(doc), "score": None, "explanation": None, **made})
+        return hit
 
 
 RelaxKind = Literal["drop_term", "drop_filter", "drop_query", "drop_filters", "only_term"]
@@ -311,7 +312,7 @@ class Searcher:
 
     @staticmethod
     def _hit(doc: StoredDoc, matcher, score: float | None, explanation: Any = None, snippet: bool = True) -> Hit:
-        return Hit(
+        return Hit.of(
             doc,
             title_html=mark(doc.title, matcher),
             # no snippet asked for: an empty one, escaped Markup like any other
