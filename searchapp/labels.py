@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from searchcore.facets import FACET_BY_NAME, FacetValue, bucket_range
-from searchcore.fields import StoredDoc
+from searchcore.facets import FacetValue, bucket_range
+from searchcore.fields import FIELD_BY_NAME, SHOWN_IN_HITS
+from searchcore.model import StoredDoc
 from searchcore.search import FACETS, TERMS_FACETS, Chip, DateStep, FacetResult, Hit, Relaxation, SearchRequest, SearchResult
 
 # A facet's word is declared with the facet (searchcore.facets): the core's error
 # messages name its parameter by it too.
 FACET_LABELS = {f.name: f.label for f in FACETS}
 FACET_UNAVAILABLE = "暂时无法统计"
-# How a value is written beside an article (tags as hashtags); the rest as they are.
-VALUE_FORMAT = {"tag": "#{}"}
+# The fields a hit's line shows value by value (categories, tags: their rows' ``show``).
+HIT_BADGES = tuple(f for f in SHOWN_IN_HITS if f.show and f.show.css)
 SORT_LABELS = {"relevance": "相关度", "newest": "最新", "oldest": "最早"}
 # The timeline's caption, by the date facet's level.
 LEVEL_LABELS = {"year": "按年", "month": "按月", "day": "按日"}
@@ -79,10 +80,8 @@ def relaxation_label(r: Relaxation) -> str:
         return f"去掉“{r.term}”"
     if r.kind == "only_term":
         return f"只搜索“{r.term}”"
-    if r.kind == "drop_filter":
-        return f"去掉{FACET_LABELS[r.facet]}：{'、'.join(r.values)}"
-    if r.kind == "drop_date":
-        return "去掉日期范围"
+    if r.kind == "drop_filter":  # worded as its chips are: 去掉标签：早间, 去掉日期：2021年
+        return f"去掉{FACET_LABELS[r.facet]}：{'、'.join(chip_text(c) for c in r.chips)}"
     if r.kind == "drop_query":
         return "去掉搜索词，只用筛选条件"
     return "去掉全部筛选条件"
@@ -206,10 +205,6 @@ class ResultView:
         return self.result.hits
 
     @property
-    def date_level(self) -> str:
-        return self.result.date_level
-
-    @property
     def page_size(self) -> int:
         return self.result.page_size
 
@@ -248,25 +243,39 @@ def _facet(facet: FacetResult) -> FacetView:
     )
 
 
+def _values(record: Any, name: str) -> list[Any]:
+    value = getattr(record, name, None)
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def badges(hit: Hit) -> list[tuple[str, str]]:
+    """What a hit's line shows after its time, as (class, text): each value of the
+    fields whose row says so, written as the row says (finance, #经济)."""
+    return [(f.show.css, f.show.text.format(v)) for f in HIT_BADGES if f.show for v in _values(hit, f.name)]
+
+
 def facet_links(doc: StoredDoc) -> list[tuple[str, str, SearchRequest]]:
     """An article's own facet values (its categories, tags, ...), each as
-    (facet, text, the search selecting it): the article page's links."""
+    (facet, text, the search selecting it): the article page's links, each value
+    written as its field's row says (tags as hashtags)."""
     out = []
     for f in TERMS_FACETS:
-        value = getattr(doc, f.field, None)
-        for v in value if isinstance(value, list) else [value] if value else []:
-            out.append((f.name, VALUE_FORMAT.get(f.name, "{}").format(v), SearchRequest().toggle(f.name, v)))
+        show = FIELD_BY_NAME[f.field].show
+        text = show.text if show else "{}"
+        for v in _values(doc, f.field):
+            out.append((f.name, text.format(v), f.toggle(SearchRequest(), v)))
     return out
 
 
-def _chip(chip: Chip, req: SearchRequest) -> ChipView:
+def chip_text(chip: Chip) -> str:
+    """A selected value as it reads: itself, or a date range in words (2021年7月)."""
+    return range_label(*chip.days) if chip.days is not None else chip.value
+
+
+def _chip(chip: Chip) -> ChipView:
     """分类：路透 beside 标签：路透 (the facet's word tells them apart); a date range
     worded as it reads (日期：2021年7月)."""
-    label = FACET_LABELS[chip.facet]
-    value = chip.value
-    if FACET_BY_NAME[chip.facet].kind == "date":
-        value = range_label(req.date_from, req.date_to) or value
-    return ChipView(chip.facet, f"{label}：{value}", chip.value, chip.request)
+    return ChipView(chip.facet, f"{FACET_LABELS[chip.facet]}：{chip_text(chip)}", chip.value, chip.request)
 
 
 def present(result: SearchResult) -> ResultView:
@@ -274,6 +283,6 @@ def present(result: SearchResult) -> ResultView:
     return ResultView(
         result=result,
         facets={name: _facet(f) for name, f in result.facets.items()},
-        chips=[_chip(c, result.request) for c in result.chips],
+        chips=[_chip(c) for c in result.chips],
         relaxations=[RelaxationView(relaxation_label(r), r.request, r.total) for r in result.relaxations],
     )

@@ -9,12 +9,13 @@ from flask import Blueprint, abort, current_app, jsonify, make_response, redirec
 from markupsafe import Markup
 
 from searchcore.engines import IndexMissing
-from searchcore.fields import StoredDoc
-from searchcore.search import SORTS, RequestError, SearchRequest, SearchResult, parse_positive_int
+from searchcore.fields import SHOWN_IN_HITS, SHOWN_ON_PAGE, Field
+from searchcore.model import StoredDoc
+from searchcore.search import SORTS, Hit, RequestError, SearchRequest, SearchResult, parse_positive_int
 
 from .caching import HTMX_VARY
 from .errors import ArticleNotFound, error_response
-from .labels import FACET_UNAVAILABLE, SORT_LABELS, ValueView, facet_links, present
+from .labels import FACET_UNAVAILABLE, SORT_LABELS, ValueView, badges, facet_links, present
 from .parts import Part, parts_of
 from .state import get_searcher
 from .urls import article_link, back_link, page_url, safe_back, search_url
@@ -73,6 +74,7 @@ def _render_search(
         page_url=page_url,
         back_link=back_link,
         article_link=article_link,
+        badges=badges,
         partial=partial,
     )
     resp = make_response(html, status)
@@ -82,17 +84,16 @@ def _render_search(
     return resp
 
 
-def hit_json(hit) -> dict[str, Any]:
-    return {
-        "id": hit.id,
-        "title": hit.title,
-        "date": hit.date.isoformat(),
-        "categories": hit.categories,
-        "tags": hit.tags,
-        "snippet_html": str(hit.snippet_html),
-        "url": url_for("views.article", doc_id=hit.id),
-        "source_url": hit.source_url or None,
-    }
+def shown(record: Any, fields: tuple[Field, ...]) -> dict[str, Any]:
+    """The fields readers see, as their rows in searchcore.fields write them for JSON."""
+    return {f.name: f.show.json(getattr(record, f.name)) for f in fields if f.show}
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    out = shown(hit, SHOWN_IN_HITS)
+    out["snippet_html"] = str(hit.snippet_html)
+    out["url"] = url_for("views.article", doc_id=hit.id)
+    return out
 
 
 def value_json(v: ValueView) -> dict[str, Any]:
@@ -113,7 +114,8 @@ def result_json(found: SearchResult) -> dict[str, Any]:
         "pages": result.pages,
         "page_size": result.page_size,
         "sort": req.effective_sort,
-        "date_level": result.date_level,
+        # each facet that drills down, at the level of its values: date_level (year, month or day)
+        **{f"{name}_level": f.level for name, f in result.facets.items() if f.level},
         "took_ms": round(result.took_ms, 2),
         "hits": [hit_json(h) for h in result.hits],
         "facets": {name: [value_json(v) for v in f.values] for name, f in result.facets.items()},
@@ -211,20 +213,13 @@ def api_article(doc_id: str):
     except RequestError as exc:
         return error_response(400, str(exc), exc.param)
     count = len(parts)
-    body: dict[str, Any] = {
-        "id": doc.id,
-        "title": doc.title,
-        "date": doc.shanghai_date.isoformat(),
-        "local_date": doc.local_date.isoformat(),  # as the source wrote it, in its own offset
-        "categories": doc.categories,
-        "tags": doc.tags,
-        "body_html": parts[n - 1].render(doc.display_html),
-        "boilerplate_lines": doc.hidden_lines,  # left out of body_html: the outlet's, not the article's
-        "part": n,
-        "parts": count,
-        "source_url": doc.source_url or None,
-        "url": url_for("views.article", doc_id=doc.id),
-    }
+    body = shown(doc, SHOWN_ON_PAGE)
+    body["local_date"] = doc.local_date.isoformat()  # as the source wrote it, in its own offset
+    body["body_html"] = parts[n - 1].render(doc.display_html)
+    body["boilerplate_lines"] = doc.hidden_lines  # left out of body_html: the outlet's, not the article's
+    body["part"] = n
+    body["parts"] = count
+    body["url"] = url_for("views.article", doc_id=doc.id)
     if count > 1:
         api = "views.api_article"
         body["note"] = f"正文很长，分为 {count} 部分；body_html 是第 {n} 部分，其余部分见 parts_urls。"

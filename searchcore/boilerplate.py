@@ -360,32 +360,4 @@ def learn(articles: Iterable[Article | Sample], share: float = SHARE, min_posts:
     return Model(outlets, share, min_posts)
 
 
-def without_spans(body_html: str, spans: Iterable[tuple[int, int]]) -> str:
-    """``body_html`` without the text and images at ``spans`` (each a text run or an
-    ``<img>``/image link's text, as ``blocks`` found them). Tags outside the spans
-    stay, so the result is as well-formed as the input; what is left of a hidden
-    line is empty elements, which show nothing (empty links are removed)."""
-    out: list[str] = []
-    pos = 0
-    hidden_before = False  # the previous span ended right before this gap
-    for start, end in sorted(spans):
-        if start < pos or end > len(body_html):
-            continue  # not spans of this HTML (an index of another version): leave it whole
-        gap = body_html[pos:start]
-        # line breaks between two hidden lines would leave blank lines: void, so
-        # dropping them keeps the HTML well-formed
-        out.append(_BREAK.sub("", gap) if hidden_before and _ONLY_TAGS.fullmatch(gap) else gap)
-        pos, hidden_before = end, True
-    rest = body_html[pos:]
-    out.append(_BREAK.sub("", rest) if hidden_before and _ONLY_TAGS.fullmatch(rest) else rest)
-    # a link whose text was hidden is dropped whole: an empty link is a trap for
-    # keyboards and screen readers (it has no name)
-    return _EMPTY_LINK.sub("", "".join(out))
-
-
-_EMPTY_LINK = re.compile(r"<a\b[^>]*>(?:\s|<br>)*</a>")
-_BREAK = re.compile(r"<br\s*/?>")
-_ONLY_TAGS = re.compile(r"(?:\s|<[^>]*>)*")
-
-
 EMPTY_MODEL = Model()  # nothing learned: only the headline a body starts with leaves the snippet text

@@ -1,11 +1,19 @@
-"""Facets, declared once: each owns its URL parameter, its filter, its count
-request, the reading of its buckets and the chips of its selection.
+"""Facets, declared once: each owns its selection (read from the URL, checked,
+written back to it), its filter, its count request, the reading of its buckets,
+and the chips and the way out of zero results that drop it.
 
 In the spirit of elasticsearch-dsl's ``FacetedSearch`` and Datasette's facets: the
 search request, the engine query, the result, the page, the JSON API and the
 selected-filter chips all iterate ``FACETS``; no facet is named anywhere else.
 Adding a facet is one declaration below (its field must be in
 ``searchcore.fields``); its words on the page come from ``label``.
+
+A request holds one selection per facet, of the facet's own type: a terms facet's
+is a tuple of values, the date facet's a ``Days`` range. The request is only the
+holder (``Request``: a protocol, so this module needs nothing from
+``searchcore.search``, which needs the facets): which parameters make a
+selection, what it filters, which values and chips a click leads to, the facet
+says.
 
 Two kinds. A **terms** facet (category, tag, site) selects any of several values
 and counts disjunctively: its counts ignore its own filter, so a reader sees how
@@ -15,35 +23,41 @@ then months, then days of the selected range) and counts within its own range.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from datetime import date, timedelta
+from typing import Any, Literal, Protocol
 
+from .clock import day_start
 from .engines.base import Count
-from .model import SHANGHAI
-from .params import RequestError, clean, first, getlist, parse_day
+from .params import RequestError, attempt, clean, first, getlist, parse_day
 from .query import AnyValue, DateRange, Filter
 
-if TYPE_CHECKING:
-    from .search import SearchRequest
-
 MAX_VALUES_PER_FACET = 20
-T = TypeVar("T")
 
 
-def attempt(read: Callable[[], T], salvage: Callable[[], T], errors: list[RequestError] | None) -> T:
-    """``read()``; on a RequestError, raise it (``errors`` None: a strict caller such as
-    the JSON API or the CLI) or record it and return ``salvage()``, so the search page
-    can answer with every other parameter and show this one's error beside it."""
-    try:
-        return read()
-    except RequestError as exc:
-        if errors is None:
-            raise
-        errors.append(exc)
-        return salvage()
+class Request(Protocol):
+    """A search request as a facet sees it (``searchcore.search.SearchRequest``):
+    each facet's selection, the same request with another, the facets shown in full."""
+
+    @property
+    def more(self) -> tuple[str, ...]: ...
+
+    def selection(self, facet: str) -> Any: ...
+
+    def select(self, facet: str, selection: Any) -> Request: ...
+
+
+@dataclass(frozen=True)
+class Days:
+    """The date facet's selection: Asia/Shanghai days from ``first`` to ``last``, both
+    included; either end may be open (None). Empty (false) when both are."""
+
+    first: date | None = None
+    last: date | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.first or self.last)
 
 
 @dataclass
@@ -51,7 +65,7 @@ class FacetValue:
     value: str  # a category, tag or site, or a date bucket key (2022, 202203, 20220315)
     count: int
     selected: bool
-    request: SearchRequest  # the state after clicking this value
+    request: Request  # the state after clicking this value
     days: tuple[date, date] | None = None  # a date bucket's first and last day
 
 
@@ -62,7 +76,7 @@ class DateStep:
 
     level: Literal["all", "year", "month"]
     day: date | None
-    request: SearchRequest
+    request: Request
 
 
 @dataclass
@@ -75,15 +89,18 @@ class FacetResult:
     failed: bool = False  # could not be counted this time; the page answers all the same
     level: str = ""  # date: the level of its buckets (year, month, day)
     trail: list[DateStep] = field(default_factory=list)  # date: the way back up
+    selection: Any = None  # the facet's selection in the request (its form shows it)
 
 
 @dataclass(frozen=True)
 class Chip:
-    """One selected filter, and the state without it."""
+    """One selected filter, and the state without it. ``value`` is its text as the
+    facet writes it; a date chip has its range in ``days`` too (the page words it)."""
 
     facet: str
     value: str
-    request: SearchRequest
+    request: Request
+    days: tuple[date | None, date | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,11 @@ class TermsFacet:
     suggest: bool = True  # its frequent values are search suggestions
     kind: str = "terms"
     disjunctive: bool = True
+
+    @property
+    def empty(self) -> tuple[str, ...]:
+        """The selection of nothing."""
+        return ()
 
     def parse(self, args: Mapping[str, Any], errors: list[RequestError] | None = None) -> tuple[str, ...]:
         """The selected values; with ``errors``, a bad value is left out and reported
@@ -117,46 +139,34 @@ class TermsFacet:
         """Whether the URL states this selection other than its canonical form (never)."""
         return False
 
-    def selection(self, req: SearchRequest) -> tuple[str, ...]:
-        return req.selected(self.name)
+    def params(self, selection: tuple[str, ...]) -> list[tuple[str, str]]:
+        return [(self.name, v) for v in selection]
 
-    def params(self, req: SearchRequest) -> list[tuple[str, str]]:
-        return [(self.name, v) for v in req.selected(self.name)]
+    def toggle(self, req: Request, value: str) -> Request:
+        """The request with ``value`` selected, or no longer selected if it was."""
+        values = req.selection(self.name)
+        return req.select(self.name, tuple(v for v in values if v != value) if value in values else (*values, value))
 
-    def clear(self, req: SearchRequest) -> SearchRequest:
-        return req.with_(filters=tuple((n, v) for n, v in req.filters if n != self.name))
+    def filter(self, selection: tuple[str, ...]) -> Filter | None:
+        return AnyValue(self.field, selection) if selection else None
 
-    def filter(self, req: SearchRequest) -> Filter | None:
-        values = req.selected(self.name)
-        return AnyValue(self.field, values) if values else None
-
-    def count(self, req: SearchRequest, filters: Sequence[Filter]) -> Count:
+    def count(self, req: Request, filters: Sequence[Filter]) -> Count:
         shown = self.more_size if self.name in req.more else self.size
         return Count(self.name, self.field, shown + 1, tuple(filters))  # one more: is there more?
 
-    def read(self, req: SearchRequest, buckets: list[tuple[Any, int]], failed: bool = False) -> FacetResult:
-        selected = req.selected(self.name)
+    def read(self, req: Request, buckets: list[tuple[Any, int]], failed: bool = False) -> FacetResult:
+        selected = req.selection(self.name)
         expanded = self.name in req.more
         limit = self.more_size if expanded else self.size
         counts = dict(buckets[:limit])
         everything = dict(buckets)
         for v in selected:  # a selected value stays visible, even at zero
             counts.setdefault(v, everything.get(v, 0))
-        values = [FacetValue(str(v), c, v in selected, req.toggle(self.name, str(v))) for v, c in counts.items()]
-        return FacetResult(self.name, self.kind, values, len(buckets) > limit, expanded, failed)
+        values = [FacetValue(str(v), c, v in selected, self.toggle(req, str(v))) for v, c in counts.items()]
+        return FacetResult(self.name, self.kind, values, len(buckets) > limit, expanded, failed, selection=selected)
 
-    def chips(self, req: SearchRequest) -> list[Chip]:
-        return [Chip(self.name, v, req.toggle(self.name, v)) for v in req.selected(self.name)]
-
-
-def date_level(req: SearchRequest) -> str:
-    """Year, then month, then day: the finest level the selected range allows."""
-    a, b = req.date_from, req.date_to
-    if a and b and (a.year, a.month) == (b.year, b.month):
-        return "day"
-    if a and b and a.year == b.year:
-        return "month"
-    return "year"
+    def chips(self, req: Request) -> list[Chip]:
+        return [Chip(self.name, v, self.toggle(req, v)) for v in req.selection(self.name)]
 
 
 def bucket_range(level: str, key: int) -> tuple[date, date]:
@@ -173,11 +183,6 @@ def bucket_range(level: str, key: int) -> tuple[date, date]:
     return day, day
 
 
-def day_start(d: date) -> datetime:
-    """Midnight in Asia/Shanghai: the clock of the date facet and of from/to."""
-    return datetime.combine(d, dtime(0, 0), tzinfo=SHANGHAI)
-
-
 @dataclass(frozen=True)
 class DateFacet:
     """The date drill-down over the ``year``, ``month`` and ``day`` fields (Asia/Shanghai
@@ -192,14 +197,19 @@ class DateFacet:
     disjunctive: bool = False  # counts within its own range: that is the drill-down
     max_buckets: int = 400
 
-    def parse(self, args: Mapping[str, Any], errors: list[RequestError] | None = None) -> tuple[date | None, date | None]:
-        """(from, to), inclusive days. A range written backwards (from after to) is
+    @property
+    def empty(self) -> Days:
+        """The selection of nothing: all dates."""
+        return Days()
+
+    def parse(self, args: Mapping[str, Any], errors: list[RequestError] | None = None) -> Days:
+        """The range, inclusive days. A range written backwards (from after to) is
         the same range: readers pick two days in either order, and an error there
         left them with nothing. With ``errors``, a bad bound is left open and reported."""
         lo, hi = self._bounds(args, errors)
         if lo and hi and lo > hi:
             lo, hi = hi, lo
-        return lo, hi
+        return Days(lo, hi)
 
     def _bounds(self, args: Mapping[str, Any], errors: list[RequestError] | None) -> tuple[date | None, date | None]:
         lo = attempt(lambda: parse_day(first(args, "from"), "from", self.from_label), lambda: None, errors)
@@ -212,66 +222,71 @@ class DateFacet:
         lo, hi = self._bounds(args, [])
         return bool(lo and hi and lo > hi)
 
-    def selection(self, req: SearchRequest) -> tuple[str, ...]:
-        if not (req.date_from or req.date_to):
-            return ()
-        return (f"{req.date_from or '…'} 至 {req.date_to or '…'}",)
-
-    def params(self, req: SearchRequest) -> list[tuple[str, str]]:
+    def params(self, selection: Days) -> list[tuple[str, str]]:
         out = []
-        if req.date_from:
-            out.append(("from", req.date_from.isoformat()))
-        if req.date_to:
-            out.append(("to", req.date_to.isoformat()))
+        if selection.first:
+            out.append(("from", selection.first.isoformat()))
+        if selection.last:
+            out.append(("to", selection.last.isoformat()))
         return out
 
-    def clear(self, req: SearchRequest) -> SearchRequest:
-        return req.with_(date_from=None, date_to=None)
-
-    def filter(self, req: SearchRequest) -> Filter | None:
-        if not (req.date_from or req.date_to):
+    def filter(self, selection: Days) -> Filter | None:
+        if not selection:
             return None
-        lo = day_start(req.date_from) if req.date_from else None
-        hi = day_start(req.date_to + timedelta(days=1)) if req.date_to else None
+        lo = day_start(selection.first) if selection.first else None
+        hi = day_start(selection.last + timedelta(days=1)) if selection.last else None
         return DateRange(self.field, lo, hi)
 
-    def count(self, req: SearchRequest, filters: Sequence[Filter]) -> Count:
-        return Count(self.name, date_level(req), self.max_buckets, tuple(filters), by_key=True)
+    @staticmethod
+    def level(selection: Days) -> str:
+        """Year, then month, then day: the finest level the selected range allows."""
+        a, b = selection.first, selection.last
+        if a and b and (a.year, a.month) == (b.year, b.month):
+            return "day"
+        if a and b and a.year == b.year:
+            return "month"
+        return "year"
 
-    def read(self, req: SearchRequest, buckets: list[tuple[Any, int]], failed: bool = False) -> FacetResult:
-        level = date_level(req)
+    def count(self, req: Request, filters: Sequence[Filter]) -> Count:
+        return Count(self.name, self.level(req.selection(self.name)), self.max_buckets, tuple(filters), by_key=True)
+
+    def read(self, req: Request, buckets: list[tuple[Any, int]], failed: bool = False) -> FacetResult:
+        selection = req.selection(self.name)
+        level = self.level(selection)
         values = []
         for key, count in buckets:
             first_day, last_day = bucket_range(level, int(key))
-            drill = req.with_(date_from=first_day, date_to=last_day)
+            drill = req.select(self.name, Days(first_day, last_day))
             values.append(FacetValue(str(key), count, False, drill, (first_day, last_day)))
-        return FacetResult(self.name, self.kind, values, failed=failed, level=level, trail=self.trail(req))
+        trail = self.trail(req)
+        return FacetResult(self.name, self.kind, values, failed=failed, level=level, trail=trail, selection=selection)
 
-    @staticmethod
-    def trail(req: SearchRequest) -> list[DateStep]:
+    def trail(self, req: Request) -> list[DateStep]:
         """Breadcrumb back up the drill-down: all dates, the year, the month."""
-        steps = [DateStep("all", None, req.with_(date_from=None, date_to=None))]
-        level = date_level(req)
-        a = req.date_from
+        selection = req.selection(self.name)
+        steps = [DateStep("all", None, req.select(self.name, Days()))]
+        level = self.level(selection)
+        a = selection.first
         if a and level in ("month", "day"):
-            first_day, last_day = bucket_range("year", a.year)
-            steps.append(DateStep("year", first_day, req.with_(date_from=first_day, date_to=last_day)))
+            steps.append(DateStep("year", date(a.year, 1, 1), req.select(self.name, Days(*bucket_range("year", a.year)))))
         if a and level == "day":
-            first_day, last_day = bucket_range("month", a.year * 100 + a.month)
-            steps.append(DateStep("month", first_day, req.with_(date_from=first_day, date_to=last_day)))
+            month = bucket_range("month", a.year * 100 + a.month)
+            steps.append(DateStep("month", month[0], req.select(self.name, Days(*month))))
         return steps
 
-    def chips(self, req: SearchRequest) -> list[Chip]:
-        return [Chip(self.name, v, self.clear(req)) for v in self.selection(req)]
+    def chips(self, req: Request) -> list[Chip]:
+        s = req.selection(self.name)
+        if not s:
+            return []
+        return [Chip(self.name, f"{s.first or '…'} 至 {s.last or '…'}", req.select(self.name, Days()), (s.first, s.last))]
 
 
 Facet = TermsFacet | DateFacet
-DATES = DateFacet()
 FACETS: tuple[Facet, ...] = (
     TermsFacet("category", "categories", "分类", size=10),
     TermsFacet("tag", "tags", "标签", size=12),
     TermsFacet("site", "site", "来源", suggest=False),
-    DATES,
+    DateFacet(),
 )
 FACET_BY_NAME: dict[str, Facet] = {f.name: f for f in FACETS}
 TERMS_FACETS: tuple[TermsFacet, ...] = tuple(f for f in FACETS if isinstance(f, TermsFacet))

@@ -1,10 +1,17 @@
-"""The one table of an article's fields, from which both engines derive everything.
+"""The one table of an article's fields, from which everything else is derived.
 
 Each engine reads ``FIELDS`` to build its schema (tantivy) or mapping
-(Elasticsearch), to write a document, and to read a stored one back as a typed
-``StoredDoc``; the search layer names fields only through this table and the facet
-declarations (``searchcore.facets``). Adding a field is one row here (and, if
-readers filter or count by it, one facet declaration): no engine file changes.
+(Elasticsearch), to write a document and to read a stored one back. The records
+are built from it too (``searchcore.model``): ``Article``, the parsed post, has the
+``parsed`` fields; ``StoredDoc``, what an engine returns, the ``stored`` ones; a hit
+carries those ``in_hits``. What readers see of a field is its ``show``: whether a
+hit's JSON and the article's JSON give it, how its value is written there, and
+whether a hit's line on the results page shows it. The search layer names fields
+only through this table and the facet declarations (``searchcore.facets``).
+
+Adding a field is one row here, plus the line of ``searchcore.posts.parse_post``
+that parses it if it is ``parsed``; if readers filter or count by it, one facet
+declaration. No engine, view or template changes (docs/architecture.md shows one).
 
 Kinds, and what each engine makes of them:
 
@@ -33,31 +40,114 @@ says whether phrase queries need them (the pairs streams) or frequencies suffice
 from __future__ import annotations
 
 import functools
-import json
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Literal
 
-from .boilerplate import without_spans
+from .clock import DEFAULT_OFFSET_MINUTES, SHANGHAI
 from .highlight import WINDOW_CHARS
-from .model import DEFAULT_OFFSET_MINUTES, SHANGHAI, IndexedArticle, site_of
 
 Kind = Literal["id", "text", "keyword", "stream", "date", "int", "prior"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()  # a field's ``default`` when a record without its value is an error
+
+# What a record holds for each kind (``Field.check``), and what a value of a field
+# without a ``default`` is when it is missing (text and keywords: empty; the rest: an error).
+_TYPES: dict[str, type] = {"id": str, "text": str, "keyword": str, "date": datetime, "int": int}
+_EMPTY: dict[str, Any] = {"text": "", "keyword": ""}
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Show:
+    """What readers see of a stored field, declared once with it.
+
+    ``hits``: every hit's JSON gives it (``/api/search``), and with ``css`` the hit's
+    line on the results page shows each value as ``<span class=css>``; ``page``: the
+    article's JSON gives it (``/api/article``). ``json`` writes the value for the JSON,
+    ``text`` a value for the page (on a hit's line, and on the article page's link
+    when a facet counts the field). Values shown other than as text (the title as a
+    link, the date as ``<time>``) are rendered by their templates.
+    """
+
+    hits: bool = True
+    page: bool = True
+    json: Callable[[Any], Any] = _as_is
+    css: str = ""
+    text: str = "{}"
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
     kind: Kind
-    value: Callable[[IndexedArticle], Any]  # what is written, from an analysed article
+    # What is written, from an analysed article (a searchcore.model.IndexedArticle,
+    # which is built from this table: hence Any). None: the parsed article's own
+    # value (``Article.<name>``), which is what it is set to.
+    value: Callable[[Any], Any] | None = None
+    parsed: bool = False  # the parser produces it: a field of searchcore.model.Article
     stored: bool = False  # returned by ``get`` (and, if ``in_hits``, with every hit)
     in_hits: bool = True  # a stored field every hit carries (the HTML body is not: see StoredDoc)
     many: bool = False  # a list of values
     indexed: bool = True  # searchable, filterable or countable (False: stored only)
     positions: bool = False  # a stream that phrase queries read
     weight: str = ""  # a prior: the Settings attribute that weighs it
+    default: Any = None  # a record's value when it has none; None: by kind (_EMPTY), else REQUIRED
+    show: Show | None = None  # what readers see of it (stored fields only)
+
+    def __post_init__(self) -> None:
+        if self.value is None:
+            if not self.parsed:
+                raise ValueError(f"field {self.name}: neither parsed nor given a value")
+            object.__setattr__(self, "value", operator.attrgetter(f"article.{self.name}"))
+        if self.show and not (self.stored and (self.in_hits or not self.show.hits)):
+            raise ValueError(f"field {self.name}: shown, so it must be stored (and in hits, if hits show it)")
+
+    @property
+    def empty(self) -> Any:
+        """A record's value of this field when it is given none: the declared
+        ``default``, an empty text or list, or REQUIRED (then it is an error)."""
+        if self.default is not None:
+            return self.default
+        return [] if self.many else _EMPTY.get(self.kind, REQUIRED)
+
+    @property
+    def annotation(self) -> str:
+        """The type a record holds, as an annotation."""
+        one = _TYPES[self.kind].__name__
+        return f"list[{one}]" if self.many else one
+
+    @functools.cached_property
+    def accepts(self) -> Callable[[Any], bool]:
+        """Whether a value is of this field's type (a bool is no int, a naive date no
+        date): one test built once per row, as every record made tests every value."""
+        want = _TYPES[self.kind]
+        if self.many:
+            return lambda v: isinstance(v, list) and all(isinstance(x, want) for x in v)
+        if want is int:
+            return lambda v: isinstance(v, int) and not isinstance(v, bool)
+        if want is datetime:
+            return lambda v: isinstance(v, datetime) and v.tzinfo is not None
+        return lambda v: isinstance(v, want)
+
+    def check(self, value: Any, record: str = "") -> None:
+        """Raise a TypeError unless ``value`` is this field's type: a wrong value fails
+        where it is made (a parser, an engine's reading), never read later as another."""
+        if not self.accepts(value):
+            aware = "an aware " if self.kind == "date" else ""
+            raise TypeError(f"{record}.{self.name} must be {aware}{self.annotation}, not {repr(value)[:80]}")
 
 
 def freshness(dt: datetime) -> float:
@@ -93,39 +183,50 @@ def prior_multiplier(values: list[tuple[float, float]]) -> float:
     return out
 
 
-def _stored(name: str, kind: Kind = "text", in_hits: bool = True) -> Field:
-    return Field(name, kind, lambda ia: getattr(ia.article, name) or "", stored=True, in_hits=in_hits, indexed=False)
+def _parsed(name: str, **kw: Any) -> Field:
+    """A text the parser produces, stored as it is and never searched as such (the
+    streams are what is searched)."""
+    return Field(name, "text", parsed=True, stored=True, indexed=False, **kw)
 
 
 def _stream(name: str, positions: bool = False) -> Field:
     return Field(name, "stream", lambda ia: getattr(ia, name), positions=positions)
 
 
+def _beijing(dt: datetime) -> str:
+    return dt.astimezone(SHANGHAI).isoformat()  # the one clock (searchcore.clock)
+
+
+def _or_none(url: str) -> str | None:
+    return url or None
+
+
 FIELDS: tuple[Field, ...] = (
-    Field("id", "id", lambda ia: ia.article.id, stored=True),
-    _stored("title"),
+    Field("id", "id", parsed=True, stored=True, show=Show()),
+    _parsed("title", show=Show()),
     # A hit never carries the HTML body (only the article page shows it) and at
     # most WINDOW_CHARS of the text (all a snippet reads): a hit costs the same
     # whatever the size of its post. The text is stored only that far.
-    _stored("body_html", in_hits=False),
+    _parsed("body_html", in_hits=False),
     # The text snippets are made of: without the outlet's learned boilerplate and
     # the headline the body starts with (searchcore.boilerplate); body_html is whole.
-    Field("body_text", "text", lambda ia: ia.search_text[:WINDOW_CHARS], stored=True, indexed=False),
+    _parsed("body_text", value=lambda ia: ia.search_text[:WINDOW_CHARS]),
     # What was left out, for the article page (hidden spans of body_html and their
     # lines) and related matching (the title without the outlet's affixes): JSON.
     Field("boilerplate", "text", lambda ia: ia.boilerplate, stored=True, in_hits=False, indexed=False),
-    _stored("source_url"),
-    _stored("path"),
-    _stored("content_hash"),
-    Field("categories", "keyword", lambda ia: list(ia.article.categories), stored=True, many=True),
-    Field("tags", "keyword", lambda ia: list(ia.article.tags), stored=True, many=True),
+    _parsed("source_url", show=Show(json=_or_none)),  # "" when the post has no usable link
+    _parsed("path"),
+    _parsed("content_hash"),
+    Field("categories", "keyword", parsed=True, stored=True, many=True, show=Show(css="cat")),
+    Field("tags", "keyword", parsed=True, stored=True, many=True, show=Show(css="tag", text="#{}")),
     Field("site", "keyword", lambda ia: ia.article.site),  # the source link's host: StoredDoc.site
-    Field("date", "date", lambda ia: ia.article.date, stored=True),
+    Field("date", "date", parsed=True, stored=True, show=Show(json=_beijing)),
     # the Asia/Shanghai calendar day at three levels, for the date drill-down
     Field("year", "int", lambda ia: ia.day // 10000),
     Field("month", "int", lambda ia: ia.day // 100),
     Field("day", "int", lambda ia: ia.day),
-    Field("offset", "int", lambda ia: ia.article.utc_offset_minutes, stored=True, indexed=False),
+    # the post's own UTC offset in minutes (the article page shows its time too)
+    Field("offset", "int", parsed=True, stored=True, indexed=False, default=DEFAULT_OFFSET_MINUTES),
     # static priors, each multiplying a relevance score by log2(2 + weight × value)
     Field("fresh", "prior", lambda ia: freshness(ia.article.date), weight="recency_weight"),
     Field("substance", "prior", lambda ia: substance(ia.search_text), weight="substance_weight"),
@@ -141,11 +242,17 @@ FIELDS: tuple[Field, ...] = (
     _stream("body_pairs", positions=True),
 )
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
-STORED = tuple(f for f in FIELDS if f.stored)
+PARSED = tuple(f for f in FIELDS if f.parsed)  # searchcore.model.Article
+STORED = tuple(f for f in FIELDS if f.stored)  # searchcore.model.StoredDoc
 HIT_FIELDS = tuple(f.name for f in STORED if f.in_hits)
+SHOWN_IN_HITS = tuple(f for f in STORED if f.show and f.show.hits)  # a hit's JSON
+SHOWN_ON_PAGE = tuple(f for f in STORED if f.show and f.show.page)  # an article's JSON
 STREAMS = tuple(f.name for f in FIELDS if f.kind == "stream")
 PRIORS = tuple(f for f in FIELDS if f.kind == "prior")
 DATE = next(f.name for f in FIELDS if f.kind == "date")  # the sort order of newest and oldest
+# A hit is read without the stored fields it does not carry: they need a value of their own.
+if any(f.empty is REQUIRED for f in STORED if not f.in_hits):
+    raise ValueError("a stored field left out of hits needs a default (a hit is read without it)")
 
 
 def is_current_schema(positioned: Mapping[str, bool]) -> bool:
@@ -154,103 +261,3 @@ def is_current_schema(positioned: Mapping[str, bool]) -> bool:
     field ids are positional, and a new field has no values in old documents) or
     positions a query now reads (a phrase over it would fail), and must be rebuilt."""
     return all(f.name in positioned and (positioned[f.name] or not f.positions) for f in FIELDS)
-
-
-@dataclass(frozen=True)
-class StoredDoc:
-    """An article as an engine returns it: the stored fields of ``FIELDS``, typed.
-
-    A hit's ``body_html`` is empty and its ``body_text`` at most WINDOW_CHARS long
-    (see ``from_values``); ``get`` returns them whole.
-    """
-
-    id: str
-    title: str
-    date: datetime  # aware, UTC
-    categories: list[str]
-    tags: list[str]
-    body_html: str
-    body_text: str
-    source_url: str
-    path: str
-    content_hash: str
-    offset: int = DEFAULT_OFFSET_MINUTES
-    boilerplate: str = ""  # searchcore.boilerplate.Cleaned.to_json(); "" in hits
-
-    @functools.cached_property
-    def _cleaned(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.boilerplate) if self.boilerplate else {}
-        except ValueError:
-            data = {}
-        return data if isinstance(data, dict) else {}
-
-    @property
-    def clean_title(self) -> str:
-        """The title without its outlet's learned prefix and suffix: what related
-        articles are matched on (an outlet's name matches only its own articles)."""
-        return str(self._cleaned.get("title") or self.title)
-
-    @property
-    def hidden_lines(self) -> list[str]:
-        """The body's lines learned as its outlet's boilerplate (the page offers them
-        folded, as 原文附加内容)."""
-        return [str(x) for x in self._cleaned.get("lines") or []]
-
-    @property
-    def display_html(self) -> str:
-        """The body as the article page shows it: without the boilerplate lines."""
-        spans = [(int(a), int(b)) for a, b in self._cleaned.get("hidden") or []]
-        return without_spans(self.body_html, spans) if spans else self.body_html
-
-    @property
-    def site(self) -> str:
-        """The source link's host without ``www.``, as the site facet counts it."""
-        return site_of(self.source_url)
-
-    @property
-    def local_date(self) -> datetime:
-        """The date in the post's own offset, as the source wrote it (the article page
-        adds it when it differs from Beijing time)."""
-        return self.date.astimezone(timezone(timedelta(minutes=self.offset)))
-
-    @property
-    def shanghai_date(self) -> datetime:
-        """The date in Asia/Shanghai: the one clock every page and the JSON API show,
-        because the date facet and from/to count Beijing days; a time shown in the
-        source's offset sat under another day than its facet bucket."""
-        return self.date.astimezone(SHANGHAI)
-
-    @property
-    def local_differs(self) -> bool:
-        """Whether the source wrote the date in another offset than Beijing time."""
-        return self.offset != DEFAULT_OFFSET_MINUTES
-
-    @property
-    def offset_text(self) -> str:
-        """The source's offset as ISO 8601 writes it: +02:00, -05:00."""
-        sign = "-" if self.offset < 0 else "+"
-        hours, minutes = divmod(abs(self.offset), 60)
-        return f"{sign}{hours:02d}:{minutes:02d}"
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, Any], hit: bool = False) -> StoredDoc:
-        """From an engine's stored values, already decoded to Python (missing ones
-        default). A ``hit`` is bounded whatever the index holds: indexes built
-        before the text was stored bounded hold it whole."""
-        out: dict[str, Any] = {}
-        for f in STORED:
-            v = values.get(f.name)
-            if f.many:
-                out[f.name] = list(v or [])
-            elif f.kind == "int":
-                out[f.name] = DEFAULT_OFFSET_MINUTES if v is None else int(v)
-            elif f.kind == "date":
-                out[f.name] = v if v.tzinfo else v.replace(tzinfo=UTC)
-            else:
-                out[f.name] = v or ""
-        if hit:
-            out["body_html"] = ""
-            out["body_text"] = out["body_text"][:WINDOW_CHARS]
-        return cls(**out)
-

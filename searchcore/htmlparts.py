@@ -1,4 +1,5 @@
-"""Cutting sanitized HTML into well-formed parts of a bounded size.
+"""Cutting sanitized HTML into well-formed parts of a bounded size, and cutting
+spans out of it (``without_spans``: the article page without its outlet's boilerplate).
 
 Two bounds use it: the indexer keeps at most ``posts.MAX_BODY_CHARS`` of a body
 (the first part), and the article page shows a long body in parts a phone can load
@@ -16,6 +17,7 @@ part opens them again. Every part is thus well-formed HTML on its own.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # A start tag longer than this (a huge attribute) is reopened without its attributes.
@@ -86,3 +88,31 @@ def split(html: str, size: int) -> list[Part]:
     if start < len(html) or not parts:
         parts.append(Part(start, len(html), reopen, ""))
     return parts
+
+
+def without_spans(body_html: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``body_html`` without the text and images at ``spans`` (each a text run or an
+    ``<img>``/image link's text, as ``blocks`` found them). Tags outside the spans
+    stay, so the result is as well-formed as the input; what is left of a hidden
+    line is empty elements, which show nothing (empty links are removed)."""
+    out: list[str] = []
+    pos = 0
+    hidden_before = False  # the previous span ended right before this gap
+    for start, end in sorted(spans):
+        if start < pos or end > len(body_html):
+            continue  # not spans of this HTML (an index of another version): leave it whole
+        gap = body_html[pos:start]
+        # line breaks between two hidden lines would leave blank lines: void, so
+        # dropping them keeps the HTML well-formed
+        out.append(_BREAK.sub("", gap) if hidden_before and _ONLY_TAGS.fullmatch(gap) else gap)
+        pos, hidden_before = end, True
+    rest = body_html[pos:]
+    out.append(_BREAK.sub("", rest) if hidden_before and _ONLY_TAGS.fullmatch(rest) else rest)
+    # a link whose text was hidden is dropped whole: an empty link is a trap for
+    # keyboards and screen readers (it has no name)
+    return _EMPTY_LINK.sub("", "".join(out))
+
+
+_EMPTY_LINK = re.compile(r"<a\b[^>]*>(?:\s|<br>)*</a>")
+_BREAK = re.compile(r"<br\s*/?>")
+_ONLY_TAGS = re.compile(r"(?:\s|<[^>]*>)*")

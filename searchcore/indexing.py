@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from .analysis import char_stream, normalize, pair_stream, word_stream
 from .boilerplate import EMPTY_MODEL, Model
+from .clock import shanghai_day
 from .files import DEFAULT_MAX_BYTES, read_post
-from .model import Article, IndexedArticle, shanghai_day
+from .model import Article, IndexedArticle
 from .posts import Rejected
 
 

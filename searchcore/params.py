@@ -9,9 +9,11 @@ import the web app): that is why these words live in the core.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class RequestError(ValueError):
@@ -21,6 +23,19 @@ class RequestError(ValueError):
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+def attempt(read: Callable[[], T], salvage: Callable[[], T], errors: list[RequestError] | None) -> T:
+    """``read()``; on a RequestError, raise it (``errors`` None: a strict caller such as
+    the JSON API or the CLI) or record it and return ``salvage()``, so the search page
+    can answer with every other parameter and show this one's error beside it."""
+    try:
+        return read()
+    except RequestError as exc:
+        if errors is None:
+            raise
+        errors.append(exc)
+        return salvage()
 
 
 def getlist(args: Mapping[str, Any], key: str) -> list[str]:

@@ -16,8 +16,9 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
+from .clock import DEFAULT_OFFSET_MINUTES
 from .htmlparts import split
-from .model import DEFAULT_OFFSET_MINUTES, Article
+from .model import Article
 from .sanitize import UnsafeHTML, html_to_text, sanitize_html
 
 POST_SUFFIXES = (".md", ".markdown", ".html", ".htm")
@@ -263,9 +264,9 @@ def _date_of(meta: dict, stem: str, warnings: list[str]) -> tuple[datetime, int]
     )
 
 
-def _without_boilerplate(body: str, meta: dict) -> tuple[str, str | None]:
+def _without_boilerplate(body: str, meta: dict) -> tuple[str, str]:
     """The body without its source line and navigation, and the source URL (from the
-    trailing ``<http…>`` line, else the front matter)."""
+    trailing ``<http…>`` line, else the front matter; "" when there is none)."""
     source_url = None
     for sm in _SOURCE_LINE.finditer(body):
         if sm.group(1):
@@ -275,7 +276,7 @@ def _without_boilerplate(body: str, meta: dict) -> tuple[str, str | None]:
         from_field = meta.get("from") or meta.get("source_url") or meta.get("link")
         if isinstance(from_field, str) and from_field.startswith(("http://", "https://")):
             source_url = from_field.strip()
-    return body, source_url
+    return body, source_url or ""
 
 
 def _body_html(body: str, name: str, warnings: list[str]) -> str:
@@ -330,6 +331,6 @@ def parse_post(raw: bytes, relpath: str) -> Article:
         source_url=source_url,
         path=relpath,
         content_hash=_digest(title, body_text),
-        utc_offset_minutes=offset_minutes,
+        offset=offset_minutes,
         warnings=tuple(warnings),
     )

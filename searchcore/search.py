@@ -21,19 +21,18 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from .analysis import Term, normalize, parse_query, query_words
 from .config import Settings
 from .engines.base import Count, Engine, EngineQuery
-from .facets import DATES, FACET_BY_NAME, FACETS, TERMS_FACETS, Chip, DateStep, FacetResult, FacetValue, attempt
-from .fields import PRIORS, StoredDoc
+from .facets import FACET_BY_NAME, FACETS, TERMS_FACETS, Chip, DateStep, Days, FacetResult, FacetValue
+from .fields import PRIORS
 from .highlight import build_matcher, mark
 from .highlight import snippet as make_snippet
-from .model import DEFAULT_OFFSET_MINUTES
-from .params import RequestError, clean, first, getlist, parse_positive_int
+from .model import StoredDoc
+from .params import RequestError, attempt, clean, first, getlist, parse_positive_int
 from .query import Bool, substring, text_query
 
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ __all__ = [
     "FACETS",
     "Chip",
     "DateStep",
+    "Days",
     "FacetResult",
     "FacetValue",
     "Hit",
@@ -61,12 +61,15 @@ SORTS = ("relevance", "newest", "oldest")
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """What a reader asked for; parsed once from the URL, which is the whole state."""
+    """What a reader asked for; parsed once from the URL, which is the whole state.
+
+    ``selections`` holds each facet's selection (its own type: a terms facet's
+    values, the date facet's ``Days``) by facet name, in FACETS order, facets
+    without one left out: one spelling per state, so equal states are equal
+    requests (the zero-result ways out count each once)."""
 
     q: str = ""
-    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    date_from: date | None = None
-    date_to: date | None = None
+    selections: tuple[tuple[str, Any], ...] = ()
     sort: str = ""  # "" = the default for the query (relevance, or newest when empty)
     page: int = 1
     more: tuple[str, ...] = ()  # facets shown in full
@@ -92,14 +95,13 @@ class SearchRequest:
         q = attempt(
             lambda: clean(raw_q, "q", MAX_QUERY_CHARS), lambda: raw_q.replace("\x00", "").strip()[:MAX_QUERY_CHARS], errors
         )
-        filters = tuple((f.name, values) for f in TERMS_FACETS if (values := f.parse(args, errors)))
-        date_from, date_to = DATES.parse(args, errors)
+        selections = tuple((f.name, selection) for f in FACETS if (selection := f.parse(args, errors)))
         sort = attempt(lambda: _sort(first(args, "sort")), lambda: "", errors)
         too_deep = f"最多只能翻到第 {max_page} 页，请缩小搜索范围"
         raw_page = first(args, "page", "1") or "1"
         page = attempt(lambda: parse_positive_int(raw_page, "page", "页码", max_page, too_deep), lambda: 1, errors)
         more = tuple(m for m in getlist(args, "more")[:4] if m in {f.name for f in TERMS_FACETS})
-        return cls(q=q, filters=filters, date_from=date_from, date_to=date_to, sort=sort, page=page, more=more)
+        return cls(q=q, selections=selections, sort=sort, page=page, more=more)
 
     @staticmethod
     def reordered(args: Mapping[str, Any]) -> bool:
@@ -118,19 +120,23 @@ class SearchRequest:
         the relaxations and the templates all ask for it."""
         return tuple(parse_query(self.q))
 
-    def selected(self, name: str) -> tuple[str, ...]:
-        return dict(self.filters).get(name, ())
+    def selection(self, name: str) -> Any:
+        """The facet ``name``'s selection (its ``empty`` one when it has none)."""
+        for n, selection in self.selections:
+            if n == name:
+                return selection
+        return FACET_BY_NAME[name].empty
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.filters or self.date_from or self.date_to)
+        return bool(self.selections)
 
     # -- URL state ------------------------------------------------------------
     def _param_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """The URL state in its one canonical order, grouped by what owns each part
         (the query, each facet, the sort, the page, the facets shown in full)."""
         groups: list[tuple[str, list[tuple[str, str]]]] = [("q", [("q", self.q)] if self.q else [])]
-        groups += [(f.name, f.params(self)) for f in FACETS]
+        groups += [(f.name, f.params(self.selection(f.name))) for f in FACETS]
         groups.append(("sort", [("sort", self.sort)] if self.sort else []))
         groups.append(("page", [("page", str(self.page))] if self.page > 1 else []))
         groups.append(("more", [("more", m) for m in self.more]))
@@ -161,28 +167,20 @@ class SearchRequest:
             changes["page"] = 1
         return replace(self, **changes)
 
-    def toggle(self, name: str, value: str) -> SearchRequest:
-        current = dict(self.filters)
-        values = list(current.get(name, ()))
-        if value in values:
-            values.remove(value)
-        else:
-            values.append(value)
-        current[name] = tuple(values)
-        filters = tuple((f.name, current[f.name]) for f in TERMS_FACETS if current.get(f.name))
-        return self.with_(filters=filters)
+    def select(self, name: str, selection: Any) -> SearchRequest:
+        """A new state with facet ``name``'s selection replaced (page 1)."""
+        current = dict(self.selections)
+        current[name] = selection
+        return self.with_(selections=tuple((f.name, current[f.name]) for f in FACETS if current.get(f.name)))
 
     def without(self, name: str) -> SearchRequest:
         """Without the query (``q``) or one facet's selection."""
-        return self.with_(q="") if name == "q" else FACET_BY_NAME[name].clear(self)
+        return self.with_(q="") if name == "q" else self.select(name, FACET_BY_NAME[name].empty)
 
     @property
     def unfiltered(self) -> SearchRequest:
         """The same query without any facet's selection."""
-        req = self
-        for f in FACETS:
-            req = f.clear(req)
-        return req.with_()
+        return self.with_(selections=())
 
     def params_except(self, *names: str) -> list[tuple[str, str]]:
         """The URL state without these parameters: a form's hidden fields carry the
@@ -200,31 +198,35 @@ def _sort(value: str) -> str:
 # -- results -----------------------------------------------------------------------
 
 
-@dataclass
-class Hit:
-    id: str
-    title: str
-    title_html: Markup
-    date: datetime  # aware, in Asia/Shanghai: the clock of the date facet and of from/to
-    categories: list[str]
-    tags: list[str]
+@dataclass(frozen=True, kw_only=True)
+class Hit(StoredDoc):
+    """One hit: its stored record (a StoredDoc of the fields every hit carries,
+    ``fields.HIT_FIELDS``) and what the search made of it."""
+
+    title_html: Markup  # the title, escaped, its matches marked
     snippet_html: Markup
-    source_url: str
     score: float | None = None
     explanation: Any = None
-    offset: int = DEFAULT_OFFSET_MINUTES  # the source's own UTC offset in minutes (StoredDoc.offset)
+
+    @classmethod
+    def of(cls, doc: StoredDoc, **made: Any) -> Hit:
+        """``doc`` as a hit. Its values were checked when the engine's were read:
+        they are taken as they are (a page makes twenty hits, related articles five)."""
+        hit = object.__new__(cls)
+        vars(hit).update({**vars(doc), "score": None, "explanation": None, **made})
+        return hit
 
 
-RelaxKind = Literal["drop_term", "drop_filter", "drop_date", "drop_query", "drop_filters", "only_term"]
+RelaxKind = Literal["drop_term", "drop_filter", "drop_query", "drop_filters", "only_term"]
 
 
 @dataclass
 class Relaxation:
     """A way out of zero results: drop one word or filter, and what it brings.
 
-    ``kind`` says what is dropped: one word (``term``), one facet's filter
-    (``facet`` and its ``values``), the date range, the whole query, every filter;
-    or ``only_term``: search ``term`` alone, without filters.
+    ``kind`` says what is dropped: one word (``term``), one facet's selection
+    (``facet``, and the ``chips`` it drops), the whole query, every filter; or
+    ``only_term``: search ``term`` alone, without filters.
     """
 
     kind: RelaxKind
@@ -232,7 +234,7 @@ class Relaxation:
     total: int
     term: str = ""
     facet: str = ""
-    values: tuple[str, ...] = ()
+    chips: tuple[Chip, ...] = ()
 
 
 @dataclass
@@ -253,14 +255,6 @@ class SearchResult:
     def chips(self) -> list[Chip]:
         """Every selected filter, facet by facet, each with the state without it."""
         return [chip for f in FACETS for chip in f.chips(self.request)]
-
-    @property
-    def date_level(self) -> str:
-        return self.facets[DATES.name].level
-
-    @property
-    def date_trail(self) -> list[DateStep]:
-        return self.facets[DATES.name].trail
 
     @classmethod
     def empty(cls, req: SearchRequest, page_size: int) -> SearchResult:
@@ -285,7 +279,7 @@ class Searcher:
         filter, and (``facets``) each facet's counts under the others' filters
         (and its own, unless it is disjunctive)."""
         size = limit if limit is not None else self.settings.page_size
-        own = {f.name: f.filter(req) for f in FACETS}
+        own = {f.name: f.filter(req.selection(f.name)) for f in FACETS}
         filters = tuple(x for x in own.values() if x is not None)
         counts: tuple[Count, ...] = ()
         if facets:
@@ -318,19 +312,13 @@ class Searcher:
 
     @staticmethod
     def _hit(doc: StoredDoc, matcher, score: float | None, explanation: Any = None, snippet: bool = True) -> Hit:
-        return Hit(
-            id=doc.id,
-            title=doc.title,
+        return Hit.of(
+            doc,
             title_html=mark(doc.title, matcher),
-            date=doc.shanghai_date,
-            categories=doc.categories,
-            tags=doc.tags,
             # no snippet asked for: an empty one, escaped Markup like any other
             snippet_html=make_snippet(doc.body_text, matcher) if snippet else mark("", None),
-            source_url=doc.source_url,
             score=score,
             explanation=explanation,
-            offset=doc.offset,
         )
 
     RELAX_BUDGET_S = 0.15  # seconds after which no further relaxation count starts
@@ -349,8 +337,8 @@ class Searcher:
                 rest = " ".join(("-" if o.negate else "") + (f'"{o.text}"' if o.exact else o.text) for o in terms if o is not t)
                 option("drop_term", req.with_(q=rest), term=t.text)
         for f in FACETS:
-            if values := f.selection(req):
-                option("drop_date" if f is DATES else "drop_filter", f.clear(req), facet=f.name, values=values)
+            if req.selection(f.name):
+                option("drop_filter", req.without(f.name), facet=f.name, chips=tuple(f.chips(req)))
         if terms and req.has_filters:
             option("drop_query", req.with_(q=""))
         bare = req.unfiltered

@@ -9,8 +9,9 @@ from datetime import date
 from pathlib import Path
 
 from searchcore.analysis import normalize
+from searchcore.clock import SHANGHAI
 from searchcore.files import read_post
-from searchcore.model import SHANGHAI, Article
+from searchcore.model import Article
 from searchcore.posts import Rejected
 
 

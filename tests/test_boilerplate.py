@@ -23,6 +23,7 @@ from indexer.cli import main
 from indexer.pipeline import model_path, run
 from searchcore import boilerplate as bp
 from searchcore.engines import open_engine
+from searchcore.htmlparts import without_spans
 from searchcore.posts import parse_post
 from searchcore.search import Searcher, SearchRequest
 
@@ -108,7 +109,7 @@ def test_the_model_cleans_title_text_and_display_of_its_outlet_only(outlets):
     c = model.apply(ex)
     assert c.text == "本台记者从现场发回第0号稿件，地震救援的进展请看全文。"  # no headline, footer, related links
     assert c.hidden_lines == [ex.title, FOOTER, "相关报道", "选举结果", "股市大涨", "熊猫宝宝出生0"]
-    shown = bp.without_spans(ex.body_html, c.hidden)
+    shown = without_spans(ex.body_html, c.hidden)
     assert "稿件" in shown and "example.net" not in shown and "熊猫" not in shown and "<a" not in shown
     panda = model.apply(arts["2024-03-21-c0"])  # another outlet keeps the same lines
     assert FOOTER in panda.text and "相关报道" in panda.text and panda.hidden == []

@@ -207,7 +207,7 @@ def _request_of(url: str) -> SearchRequest:
         ({"q": "春运 返程 屿屿屿"}, ["去掉“屿屿屿”"]),
         ({"q": "春运 -高铁 屿屿屿", "tag": "交通", "from": "2024-01-01", "to": "2024-12-31"}, ["去掉“屿屿屿”"]),
         ({"q": '"春运" 屿屿屿', "category": "traffic"}, ["去掉“屿屿屿”"]),
-        ({"q": "春运", "from": "2020-01-01", "to": "2020-12-31"}, ["去掉日期范围", "去掉搜索词，只用筛选条件"]),
+        ({"q": "春运", "from": "2020-01-01", "to": "2020-12-31"}, ["去掉日期：2020年", "去掉搜索词，只用筛选条件"]),
         ({"q": "春运", "tag": "早间"}, ["去掉标签：早间", "去掉搜索词，只用筛选条件"]),
     ],
 )
@@ -216,7 +216,10 @@ def test_each_relaxation_drops_exactly_what_its_label_names(client, args, offere
     data = client.get("/api/search", query_string=args).get_json()
     assert data["total"] == 0 and data["relaxations"]
     terms = _terms(req)
-    facet_labels = {"分类": "category", "标签": "tag"}
+    facet_labels = {"分类": "category", "标签": "tag", "日期": "date"}
+    days = req.selection("date")  # a whole year in every case here, worded as its chip is
+    words = {"category": list(req.selection("category")), "tag": list(req.selection("tag"))}
+    words["date"] = [f"{days.first.year}年"] if days else []
     for r in data["relaxations"]:
         label, got = r["label"], _request_of(r["url"])
         assert got.page == 1 and got.sort == req.sort, label
@@ -224,23 +227,21 @@ def test_each_relaxation_drops_exactly_what_its_label_names(client, args, offere
             dropped = label[len("去掉“") : -1]
             assert [t for t in terms if t[0] == dropped], label
             assert _terms(got) == [t for t in terms if t[0] != dropped], label
-            assert (got.filters, got.date_from, got.date_to) == (req.filters, req.date_from, req.date_to), label
+            assert got.selections == req.selections, label
         elif label.startswith("只搜索“"):
             kept = label[len("只搜索“") : -1]
             assert _terms(got) == [t for t in terms if t[0] == kept and not t[2]], label
             assert not got.has_filters, label
-        elif label == "去掉日期范围":
-            assert (got.q, got.filters, got.date_from, got.date_to) == (req.q, req.filters, None, None)
         elif label == "去掉搜索词，只用筛选条件":
-            assert (got.q, got.filters, got.date_from, got.date_to) == ("", req.filters, req.date_from, req.date_to)
+            assert (got.q, got.selections) == ("", req.selections), label
         elif label == "去掉全部筛选条件":
-            assert (got.q, got.filters, got.date_from, got.date_to) == (req.q, (), None, None)
+            assert (got.q, got.selections) == (req.q, ()), label
         else:
             shown, values = label[len("去掉") :].split("：", 1)
             name = facet_labels[shown]
-            assert list(req.selected(name)) == values.split("、"), label
-            assert got.filters == tuple((n, v) for n, v in req.filters if n != name), label
-            assert (got.q, got.date_from, got.date_to) == (req.q, req.date_from, req.date_to), label
+            assert values.split("、") == words[name] != [], label
+            assert got.selections == tuple((n, s) for n, s in req.selections if n != name), label
+            assert got.q == req.q, label
         # What the link promises is what following it gives.
         assert r["total"] == client.get(r["url"]).get_json()["total"] > 0, label
     # The ways out that bring something are offered (they are among the first
@@ -441,9 +442,10 @@ def test_article_keeps_the_posts_own_offset_and_hits_show_beijing_time(searcher)
     assert doc.shanghai_date.utcoffset() == timedelta(hours=8) and (doc.shanghai_date.hour, doc.shanghai_date.minute) == (9, 0)
     assert doc.local_differs and doc.offset_text == "+09:00"
     hit = next(h for h in searcher.search(SearchRequest(q="东京时间")).hits if h.id == "sn-tokyo")
-    assert hit.date.utcoffset() == timedelta(hours=8) and hit.date.hour == 9 and hit.offset == 540
+    assert hit.shanghai_date.utcoffset() == timedelta(hours=8) and hit.shanghai_date.hour == 9 and hit.offset == 540
     assert searcher.article("sn-guozhai").local_date.utcoffset() == timedelta(hours=8)
     assert not searcher.article("sn-guozhai").local_differs
     # 16:30 UTC on 31 March: shown on 1 April, the day its facet bucket counts it
     april = next(h for h in searcher.search(SearchRequest(q="凌晨消息")).hits if h.id == "sn-utc-april")
-    assert (april.date.date(), april.date.hour, april.date.minute) == (DAYS["sn-utc-april"], 0, 30)
+    day = april.shanghai_date
+    assert (day.date(), day.hour, day.minute) == (DAYS["sn-utc-april"], 0, 30)

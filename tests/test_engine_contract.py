@@ -146,21 +146,21 @@ def test_selected_value_stays_visible_at_zero(searcher):
 
 def test_date_facet_drills_down_year_month_day(searcher, truth):
     res = searcher.search(SearchRequest())
-    assert res.date_level == "year"
+    assert res.facets["date"].level == "year"
     want = Counter(truth.day(a).year for a in truth.articles)
     assert {int(v.value): v.count for v in res.facets["date"].values} == dict(want)
 
     res = searcher.search(SearchRequest.from_args({"from": "2024-01-01", "to": "2024-12-31"}))
-    assert res.date_level == "month"
+    assert res.facets["date"].level == "month"
     want = Counter(truth.day(a).month for a in truth.articles if truth.day(a).year == 2024)
     assert {int(v.value) % 100: v.count for v in res.facets["date"].values} == dict(want)
 
     res = searcher.search(SearchRequest.from_args({"from": "2024-02-01", "to": "2024-02-29"}))
-    assert res.date_level == "day"
+    assert res.facets["date"].level == "day"
     want = Counter(truth.day(a).day for a in truth.articles if truth.day(a).strftime("%Y-%m") == "2024-02")
     assert {int(v.value) % 100: v.count for v in res.facets["date"].values} == dict(want)
     # The core says which steps; the web app words them.
-    assert [step_label(step) for step in res.date_trail] == ["全部日期", "2024年", "2月"]
+    assert [step_label(step) for step in res.facets["date"].trail] == ["全部日期", "2024年", "2月"]
 
 
 def test_date_range_is_inclusive_in_shanghai_days(searcher, truth):

@@ -239,7 +239,7 @@ def test_refused_documents_are_reported_not_lost(settings, tmp_path):
             tags=[],
             body_html="<p>正文</p>",
             body_text="正文",
-            source_url=None,
+            source_url="",
             path=doc_id,
             content_hash=doc_id[:30],
         )

@@ -25,7 +25,7 @@ def test_target_format_parses():
     assert a.id == "2022-01-03-slug"
     assert a.title == "天津产教融合"
     assert a.date == datetime(2022, 1, 3, 1, 45, 21, tzinfo=UTC)
-    assert a.utc_offset_minutes == 480
+    assert a.offset == 480
     assert a.categories == ["xinwenlianbo"]
     assert a.tags == ["新闻联播", "央视快评"]
     assert a.source_url == "http://e.cn/a.html"
@@ -229,7 +229,7 @@ def test_a_huge_body_is_kept_shown_and_searched_up_to_one_bound():
 def test_the_default_offset_is_named_once():
     from datetime import timedelta
 
-    from searchcore.model import DEFAULT_OFFSET_MINUTES, SHANGHAI
+    from searchcore.clock import DEFAULT_OFFSET_MINUTES, SHANGHAI
     from searchcore.posts import DEFAULT_OFFSET
 
     assert DEFAULT_OFFSET_MINUTES == 480

@@ -47,7 +47,7 @@ def _article(doc_id: str, title: str, body_html: str, body_text: str, day: int):
         tags=["长文"],
         body_html=body_html,
         body_text=body_text,
-        source_url=None,
+        source_url="",
         path=f"{doc_id}.md",
         content_hash=hashlib.blake2b(body_html.encode(), digest_size=16).hexdigest(),
     )

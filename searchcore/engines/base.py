@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ..fields import StoredDoc
-from ..model import IndexedArticle
+from ..model import IndexedArticle, StoredDoc
 from ..query import Clause, Filter, MatchAll
 
 

@@ -23,8 +23,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import streaming_bulk
 
 from ..config import Settings
-from ..fields import DATE, FIELDS, HIT_FIELDS, STORED, Field, StoredDoc, is_current_schema
-from ..model import IndexedArticle
+from ..fields import DATE, FIELDS, HIT_FIELDS, STORED, Field, is_current_schema
+from ..model import IndexedArticle, StoredDoc
 from ..query import AnyValue, Bool, Clause, Constant, DateRange, MatchAll, Tokens, filtered
 from .base import EngineError, EngineHit, EngineQuery, EngineResult, EngineUnavailable, IndexMissing
 from .common import outdated, physical_name

@@ -27,9 +27,9 @@ import tantivy
 
 from ..cache import GenerationCache
 from ..config import Settings
-from ..fields import DATE, FIELDS, PRIORS, STORED, Field, StoredDoc, is_current_schema, prior_multiplier
+from ..fields import DATE, FIELDS, PRIORS, STORED, Field, is_current_schema, prior_multiplier
 from ..highlight import WINDOW_CHARS
-from ..model import IndexedArticle
+from ..model import IndexedArticle, StoredDoc
 from ..query import AnyValue, Bool, Clause, Constant, DateRange, Filter, MatchAll, Tokens, filtered
 from .base import Count, EngineError, EngineHit, EngineQuery, EngineResult, EngineUnavailable, IndexMissing
 from .common import outdated, physical_name
