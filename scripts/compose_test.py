@@ -242,15 +242,19 @@ class Run:
         tag = self.images["base"]
         cache_dir = Path("/var/cache/newsearch-compose" if os.geteuid() == 0 else Path.home() / ".cache/newsearch-compose")
         tar = cache_dir / "bookworm-rootfs.tar"
-        fresh = tar.exists() and time.time() - tar.stat().st_mtime < ROOTFS_MAX_AGE and not self.args.fresh_base
+        fresh = tar.is_file() and time.time() - tar.stat().st_mtime < ROOTFS_MAX_AGE and not self.args.fresh_base
         if fresh:
             notes.append(f"root filesystem from {tar} ({(time.time() - tar.stat().st_mtime) / 3600:.1f} h old)")
         else:
             cache_dir.mkdir(parents=True, exist_ok=True)
-            part = tar.with_suffix(".part")
+            if tar.is_dir():  # not ours to trust: made over by mmdebstrap below
+                shutil.rmtree(tar)
+            # mmdebstrap takes the format from the name: a .tar, written aside and renamed.
+            part = tar.with_name("bookworm-rootfs.partial.tar")
             self.sh(
                 [
                     "mmdebstrap",
+                    "--format=tar",
                     "--mode=root",
                     "--variant=apt",
                     "--include=python3,python3-venv,ca-certificates,curl",
