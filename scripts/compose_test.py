@@ -728,7 +728,7 @@ class Run:
 
         out = Path(self.args.screenshots) / name
         out.parent.mkdir(parents=True, exist_ok=True)
-        profile = self.work / "chromium"
+        # Playwright gives every launch a fresh profile of its own.
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path="/usr/bin/chromium",
@@ -740,7 +740,6 @@ class Run:
                     "--disable-background-networking",
                     "--disable-component-update",
                     "--disable-sync",
-                    f"--user-data-dir={profile}",
                     "--lang=zh-CN",
                 ],
             )
@@ -996,7 +995,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Skip as exc:
         say(f"SKIPPED: Docker cannot run here: {exc}")
         status = 77 if args.require else 0
-    except (Failure, KeyboardInterrupt) as exc:
+    except (Failure, KeyboardInterrupt, Exception) as exc:
+        if not isinstance(exc, Failure | KeyboardInterrupt):
+            import traceback
+
+            traceback.print_exc(file=sys.stdout)
         say(f"FAILED: {exc}")
         for service in (*SERVICES, *ONE_SHOTS):
             if run.project_started:
