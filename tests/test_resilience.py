@@ -201,6 +201,8 @@ def test_without_an_index_the_app_serves_says_so_and_heals(settings, tmp_path):
     commands = [c.get_text() for c in page.select("p.index-help code")]
     assert "indexer index 文章目录" in commands
     assert any("docker compose --profile indexer run --rm indexer" in c for c in commands)
+    # Not the zero-results advice (check the spelling...): there is nothing to find yet.
+    assert not page.select(".empty"), page.select(".empty")
     assert client.get("/api/search").get_json()["total"] == 0
 
     folder = tmp_path / "posts"
