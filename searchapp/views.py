@@ -22,6 +22,10 @@ from .urls import article_link, back_link, page_url, safe_back, search_url
 
 bp = Blueprint("views", __name__)
 
+# What the search page says while the engine answers but holds no index yet; the
+# page adds how to index (templates/_main.html).
+NO_INDEX_NOTICE = "还没有可搜索的文章：索引尚未建立。"
+
 
 def _parse() -> SearchRequest:
     return SearchRequest.from_args(request.args, max_page=current_app.config["SETTINGS"].max_page)
@@ -43,7 +47,9 @@ def search():
         result = get_searcher().search(req)
         notice = None
     except IndexMissing:
-        result, notice = _empty_result(req), "还没有可搜索的文章。"
+        # The engine answers but nothing is indexed: say so, and how to index (the
+        # first page a fresh deployment shows, e.g. right after `docker compose up`).
+        result, notice = _empty_result(req), NO_INDEX_NOTICE
     if errors:
         return _render_search(req, result, error=str(errors[0]), notice=notice, status=400, errors=errors)
     return _render_search(req, result, notice=notice)
@@ -67,6 +73,7 @@ def _render_search(
         # each bad parameter's message by its name, for the control it belongs to
         field_errors={e.param or "": str(e) for e in reversed(errors or [])},
         notice=notice,
+        index_missing=notice == NO_INDEX_NOTICE,
         sorts=SORTS,
         sort_labels=SORT_LABELS,
         facet_unavailable=FACET_UNAVAILABLE,
@@ -251,13 +258,23 @@ def api_suggest():
 
 @bp.get("/healthz")
 def healthz():
+    """200 when the app can serve: the engine answers. 503 only when it cannot be
+    reached (or cannot search). An engine that answers with nothing indexed yet can
+    serve (its pages say so and how to index), so that is 200 too, told apart by
+    ``"index": "missing"``: a container orchestrator waiting for a healthy app
+    must not wait for data that only the indexer, run later, brings."""
     try:
         health = get_searcher().engine.health()
     except Exception as exc:  # noqa: BLE001 - health never raises
         health = {"ok": False, "error": f"{type(exc).__name__}"}
+    missing = bool(health.get("index_missing"))
+    serving = bool(health.get("ok")) or missing
     body = {
-        "status": "ok" if health.get("ok") else "unavailable",
+        "status": "ok" if serving else "unavailable",
         "engine": health.get("engine"),
-        "documents": health.get("documents"),
+        "index": "ready" if health.get("ok") else "missing" if missing else "unknown",
+        "documents": 0 if missing else health.get("documents"),
     }
-    return jsonify(body), 200 if health.get("ok") else 503
+    if missing:
+        body["message"] = "nothing is indexed yet: run the indexer (indexer index PATH)"
+    return jsonify(body), 200 if serving else 503

@@ -42,6 +42,26 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number; use e.g. {name}={default}") from None
 
 
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """``name``, or the contents of the file that ``name_FILE`` names (a Docker secret
+    under /run/secrets, a systemd credential): a secret in a file shows neither in
+    `docker inspect` nor in the process environment. One trailing newline (or any
+    surrounding white space) is not part of it."""
+    value = env.get(name) or None
+    path = env.get(f"{name}_FILE") or None
+    if path is None:
+        return value
+    if value is not None:
+        raise ConfigError(f"both {name} and {name}_FILE are set: keep one")
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path}: cannot read it ({exc.strerror}); check the path and who may read it") from None
+    if not text:
+        raise ConfigError(f"{name}_FILE={path} is empty: put the secret in it")
+    return text
+
+
 def _default_threads() -> int:
     return min(4, os.cpu_count() or 1)
 
@@ -105,9 +125,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         data_dir=Path(env.get("SEARCH_DATA_DIR") or "data"),
         index=(env.get("SEARCH_INDEX") or "news").strip(),
         elasticsearch_url=env.get("ELASTICSEARCH_URL") or "http://127.0.0.1:9200",
-        elasticsearch_api_key=env.get("ELASTICSEARCH_API_KEY") or None,
+        elasticsearch_api_key=_secret(env, "ELASTICSEARCH_API_KEY"),
         elasticsearch_username=env.get("ELASTICSEARCH_USERNAME") or None,
-        elasticsearch_password=env.get("ELASTICSEARCH_PASSWORD") or None,
+        elasticsearch_password=_secret(env, "ELASTICSEARCH_PASSWORD"),
         elasticsearch_ca_certs=env.get("ELASTICSEARCH_CA_CERTS") or None,
         user_dict=Path(user_dict) if user_dict else None,
         page_size=_int(env, "SEARCH_PAGE_SIZE", 20, 1, 100),

@@ -1,20 +1,26 @@
 """Static checks of the container setup: docker-compose.yml, Dockerfile, .dockerignore,
-and the serving files they share with scripts/serve.sh (deploy/).
+the local images for CI (deploy/images), and the serving files they share with
+scripts/serve.sh (deploy/).
 
-No Docker engine runs here or in CI, so nothing is built or started. Instead the
-tests check what the files promise: the compose file is valid (Debian's
-`docker-compose config`, when installed) and refuses to start without a password,
-Elasticsearch runs with security on and everyone authenticates, readers reach
-nginx only and nginx renders the very template serve.sh renders, every service
-is limited (memory, CPU, processes) and hardened (no capabilities, no privilege
-gain, read-only root filesystems where possible), the app waits for a healthy
-Elasticsearch, the app and the indexer share one configuration, ports stay on
-127.0.0.1, and the image serves htmx copied from a node build stage instead of
-downloading anything when it runs. (tests/test_serve.py runs the serving stack.)
+scripts/compose-test.sh runs the stack for real (CI does, on every submission):
+these tests check, in seconds and without Docker, what the files promise: the
+compose file is valid (Debian's `docker-compose config`, when installed);
+Elasticsearch runs with security on and everyone authenticates with their own
+user (the app read-only, the indexer writing, `elastic` for es-setup alone), with
+passwords as Docker secrets rather than environment variables; the first `up`
+needs no index; readers reach nginx only and nginx renders the very template
+serve.sh renders; every service is limited (memory, CPU, processes) and hardened
+(no capabilities, no privilege gain, read-only root filesystems where possible)
+and asks for no open-file limit the host may not have; the app waits for a
+healthy Elasticsearch; the app and the indexer share one configuration; ports stay
+on 127.0.0.1; production keeps the official images while CI can name local ones;
+and the image serves htmx copied from a node build stage instead of downloading
+anything when it runs. (tests/test_serve.py runs the serving stack.)
 
 The `cluster` profile (three Elasticsearch nodes, transport TLS, an app, nginx and
-indexer pointed at all three) is checked the same way: it cannot be run here
-either, so these tests are all it gets before someone runs it on a Docker host.
+indexer pointed at all three) is checked the same way, and so is the override CI
+runs it with where the host cannot meet Elasticsearch's bootstrap checks
+(deploy/compose.cluster-loopback.yml): it may change the nodes' networking only.
 """
 
 from __future__ import annotations
@@ -46,21 +52,33 @@ ENV_EXAMPLE = ROOT / ".env.example"
 GITIGNORE = ROOT / ".gitignore"
 CONFIG_PY = ROOT / "searchcore" / "config.py"
 
+LOOPBACK_FILE = ROOT / "deploy" / "compose.cluster-loopback.yml"
+SECRETS_SCRIPT = ROOT / "scripts" / "compose-secrets.sh"
+ES_SETUP = ROOT / "deploy" / "es_setup.py"
+ES_LOCAL_IMAGE = ROOT / "deploy" / "images" / "elasticsearch"
+NGINX_LOCAL_IMAGE = ROOT / "deploy" / "images" / "nginx"
+
 REQUIRED_APP_ENV = {"SEARCH_ENGINE", "ELASTICSEARCH_URL", "SEARCH_INDEX", "SEARCH_DATA_DIR"}
 # Settings only the web app reads (deploy/gunicorn.conf.py); everything else is shared.
 SERVING_ENV = {"GUNICORN_BIND", "FORWARDED_ALLOW_IPS", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT"}
-# The stack without the cluster profile: these four, exactly as before it existed.
-DEFAULT_SERVICES = {"elasticsearch", "app", "nginx", "indexer"}
+# Each client's own login: a user and the file that holds its password.
+LOGIN_ENV = {"ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD_FILE"}
+# The stack without the cluster profile: `up` starts the first five (two of them
+# one-shots), the indexer runs on demand.
+DEFAULT_SERVICES = {"elasticsearch", "es-setup", "index-on-up", "app", "nginx", "indexer"}
+ONE_SHOTS = {"es-setup", "index-on-up", "es-certs", "es-setup-cluster"}
 CLUSTER_NODES = ("es01", "es02", "es03")
-CLUSTER_SERVICES = {"es-certs", *CLUSTER_NODES, "app-cluster", "nginx-cluster", "indexer-cluster"}
+CLUSTER_SERVICES = {"es-certs", *CLUSTER_NODES, "es-setup-cluster", "app-cluster", "nginx-cluster", "indexer-cluster"}
 SERVICES = DEFAULT_SERVICES | CLUSTER_SERVICES
 # Services whose root filesystem is read-only (Elasticsearch writes its keystore,
 # logs and temp files into its own tree).
-READ_ONLY = {"app", "nginx", "indexer", "app-cluster", "nginx-cluster", "indexer-cluster"}
+READ_ONLY = {"es-setup", "index-on-up", "app", "nginx", "indexer", "es-setup-cluster", "app-cluster", "nginx-cluster",
+             "indexer-cluster"}
 # What the cluster's clients set differently from the single node's.
 CLUSTER_CLIENT_ENV = {"ELASTICSEARCH_URL", "SEARCH_SHARDS", "SEARCH_REPLICAS"}
-PASSWORD_REF = re.compile(r"^\$\{ELASTIC_PASSWORD:\?[^}]+\}$")
-ES_IMAGE = re.compile(r"^docker\.elastic\.co/elasticsearch/elasticsearch:(9\.\d+\.\d+)$")
+SECRET_NAMES = {"elastic_password", "app_password", "indexer_password"}
+ES_IMAGE = re.compile(r"^\$\{ES_IMAGE:-docker\.elastic\.co/elasticsearch/elasticsearch:(9\.\d+\.\d+)\}$")
+APP_IMAGE = "${APP_IMAGE:-newsearch:local}"
 HTMX_SOURCE = "node_modules/htmx.org/dist/htmx.min.js"
 HTMX_TARGET = "/app/searchapp/static/vendor/htmx.min.js"
 # Mount options a short-syntax volume may end with (`src:target:ro`).
@@ -120,6 +138,11 @@ def environment(service: dict) -> dict[str, str]:
     return env
 
 
+# ids without brackets around an engine name: conftest counts "[elasticsearch" as engine tests.
+def service_id(name: str) -> str:
+    return f"service={name}"
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
@@ -136,63 +159,105 @@ def services(compose: dict) -> dict:
 
 
 def compose_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ELASTIC_PASSWORD", "POSTS_DIR")}
+    # Variables a developer's shell may set must not change what is tested.
+    drop = {"POSTS_DIR", "SECRETS_DIR", "ES_IMAGE", "NGINX_IMAGE", "APP_IMAGE", "PYTHON_IMAGE", "NODE_IMAGE",
+            "NEWSEARCH_HTTP_PORT", "NEWSEARCH_ES_PORT", "NEWSEARCH_CLUSTER_HTTP_PORT", "COMPOSE_FILE", "COMPOSE_PROFILES"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     return {**env, **extra}
 
-
-def compose_config(tmp_path: Path) -> list[str]:
+def compose_config(tmp_path: Path, *files: Path, profiles: tuple[str, ...] = ("indexer",)) -> list[str]:
     # An empty env file: a developer's own .env must not change what is tested.
     empty = tmp_path / "empty.env"
     empty.write_text("", encoding="utf-8")
-    return ["docker-compose", "-f", str(COMPOSE_FILE), "--env-file", str(empty), "--profile", "indexer", "config"]
-
+    cmd = ["docker-compose"]
+    for f in files or (COMPOSE_FILE,):
+        cmd += ["-f", str(f)]
+    cmd += ["--env-file", str(empty)]
+    for profile in profiles:
+        cmd += ["--profile", profile]
+    return [*cmd, "config"]
 
 needs_docker_compose = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 
 
 @needs_docker_compose
 def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
-    env = compose_env(POSTS_DIR=str(tmp_path), ELASTIC_PASSWORD="0123456789abcdef")
+    env = compose_env(POSTS_DIR=str(tmp_path), SECRETS_DIR=str(tmp_path / "secrets"))
     base = compose_config(tmp_path)
     check = subprocess.run([*base, "-q"], env=env, cwd=ROOT, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
 
-    # The normalized file shows that POSTS_DIR reaches the indexer, read-only.
+    # The normalized file shows that POSTS_DIR reaches the indexer and index-on-up,
+    # read-only.
     rendered = subprocess.run(base, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    indexer = yaml.safe_load(rendered.stdout)["services"]["indexer"]
-    posts = [m for m in mounts(indexer) if m.target == "/posts"]
-    assert posts == [Mount(str(tmp_path), "/posts", True)]
-    # The password reaches Elasticsearch and both of its clients.
-    normalized = yaml.safe_load(rendered.stdout)["services"]
-    assert environment(normalized["elasticsearch"])["ELASTIC_PASSWORD"] == "0123456789abcdef"
-    for name in ("app", "indexer"):
-        assert environment(normalized[name])["ELASTICSEARCH_PASSWORD"] == "0123456789abcdef"
-
+    normalized = yaml.safe_load(rendered.stdout)
+    for name in ("indexer", "index-on-up"):
+        posts = [m for m in mounts(normalized["services"][name]) if m.target == "/posts"]
+        assert posts == [Mount(str(tmp_path), "/posts", True)], name
+    # The secrets are files under SECRETS_DIR, mounted by name.
+    files = {name: Path(s["file"]) for name, s in normalized["secrets"].items()}
+    assert files == {name: tmp_path / "secrets" / name for name in SECRET_NAMES}
+    # Production keeps the official images and the official Python base.
+    services = normalized["services"]
+    assert services["elasticsearch"]["image"].startswith("docker.elastic.co/elasticsearch/elasticsearch:9.")
+    assert services["nginx"]["image"].startswith("nginx:1.")
+    assert services["app"]["build"]["args"] == {"PYTHON_IMAGE": "python:3.11-slim", "NODE_IMAGE": "node:20-slim"}
+    assert services["app"]["image"] == "newsearch:local"
 
 @needs_docker_compose
-def test_docker_compose_refuses_to_start_without_a_password(tmp_path: Path) -> None:
-    check = subprocess.run(
-        [*compose_config(tmp_path), "-q"], env=compose_env(POSTS_DIR=str(tmp_path)), cwd=ROOT, capture_output=True, text=True
+def test_ci_names_local_images_and_ports_through_variables(tmp_path: Path) -> None:
+    """What scripts/compose-test.sh sets where no registry can be reached."""
+    env = compose_env(
+        ES_IMAGE="ci/es:1",
+        NGINX_IMAGE="ci/nginx:1",
+        APP_IMAGE="ci/app:1",
+        PYTHON_IMAGE="ci/base:1",
+        NODE_IMAGE="ci/base:1",
+        NEWSEARCH_HTTP_PORT="18000",
+        NEWSEARCH_ES_PORT="19200",
+        NEWSEARCH_CLUSTER_HTTP_PORT="18001",
     )
-    assert check.returncode != 0
-    assert "ELASTIC_PASSWORD" in check.stderr and ".env" in check.stderr
-
+    rendered = subprocess.run(
+        compose_config(tmp_path, profiles=("indexer", "cluster")), env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    services = yaml.safe_load(rendered.stdout)["services"]
+    for name in ("elasticsearch", "es-certs", *CLUSTER_NODES):
+        assert services[name]["image"] == "ci/es:1", name
+    for name in ("nginx", "nginx-cluster"):
+        assert services[name]["image"] == "ci/nginx:1", name
+    for name in ("es-setup", "index-on-up", "app", "indexer", "es-setup-cluster", "app-cluster", "indexer-cluster"):
+        assert services[name]["image"] == "ci/app:1", name
+        assert services[name]["build"]["args"] == {"PYTHON_IMAGE": "ci/base:1", "NODE_IMAGE": "ci/base:1"}, name
+    # docker-compose 1.29 writes `host_ip:published:target/tcp`; Compose v2 a mapping.
+    published = {
+        name: [p if isinstance(p, str) else f"{p['host_ip']}:{p['published']}:{p['target']}/tcp" for p in svc["ports"]]
+        for name, svc in services.items()
+        if svc.get("ports")
+    }
+    assert published == {
+        "elasticsearch": ["127.0.0.1:19200:9200/tcp"],
+        "nginx": ["127.0.0.1:18000:8080/tcp"],
+        "nginx-cluster": ["127.0.0.1:18001:8080/tcp"],
+    }
 
 def test_the_default_stack_and_the_cluster_profile(services: dict) -> None:
     assert set(services) == SERVICES
-    # `docker compose up` without a profile starts the same three services as before
-    # the cluster profile existed; everything of the cluster needs its profile.
-    assert {name for name, svc in services.items() if "profiles" not in svc} == {"elasticsearch", "app", "nginx"}
+    # `docker compose up` without a profile starts Elasticsearch, its security
+    # setup, the optional first indexing, the app and nginx; everything of the
+    # cluster needs its profile.
+    assert {name for name, svc in services.items() if "profiles" not in svc} == DEFAULT_SERVICES - {"indexer"}
     assert services["indexer"]["profiles"] == ["indexer"]
     for name in CLUSTER_SERVICES - {"indexer-cluster"}:
         assert services[name]["profiles"] == ["cluster"], name
     # Like the single node's indexer, the cluster's runs only when asked for by name.
     assert services["indexer-cluster"]["profiles"] == ["cluster-indexer"]
-
+    for name in ONE_SHOTS:
+        assert services[name]["restart"] == "no", name
 
 def test_elasticsearch_image_is_9x_and_matches_the_test_node(services: dict) -> None:
     match = ES_IMAGE.match(services["elasticsearch"]["image"])
-    assert match, f"not an official Elasticsearch 9.x image: {services['elasticsearch']['image']}"
+    assert match, f"not the official Elasticsearch 9.x image by default: {services['elasticsearch']['image']}"
     # Tests and CI run scripts/es-node.sh (devtools/esnode): production must run the same version.
     assert match.group(1) == DEFAULT_ES_VERSION
 
@@ -204,13 +269,16 @@ def test_elasticsearch_is_a_small_single_node(services: dict) -> None:
     assert "-Xms1g" in heap and "-Xmx1g" in heap
 
 
-def test_elasticsearch_security_is_on_with_a_password_from_the_env_file(services: dict) -> None:
-    env = environment(services["elasticsearch"])
+def test_elasticsearch_security_is_on_with_the_password_in_a_secret(services: dict) -> None:
+    es = services["elasticsearch"]
+    env = environment(es)
     # Strings: a YAML boolean may reach Elasticsearch as "True", which it rejects.
     assert env["xpack.security.enabled"] == "true"
-    # ${VAR:?message}: compose stops with the message instead of starting without one.
-    assert PASSWORD_REF.match(env["ELASTIC_PASSWORD"]), env["ELASTIC_PASSWORD"]
-
+    # The image reads the password from the file (both the official image and the
+    # local one): never the password itself in the environment.
+    assert env["ELASTIC_PASSWORD_FILE"] == "/run/secrets/elastic_password"
+    assert "ELASTIC_PASSWORD" not in env
+    assert es["secrets"] == ["elastic_password"]
 
 def test_http_tls_choice_is_stated_next_to_the_setting(services: dict) -> None:
     env = environment(services["elasticsearch"])
@@ -218,51 +286,117 @@ def test_http_tls_choice_is_stated_next_to_the_setting(services: dict) -> None:
     if env["xpack.security.http.ssl.enabled"] == "false":
         text = COMPOSE_FILE.read_text(encoding="utf-8")
         before = text[: text.index("xpack.security.http.ssl.enabled:")]
-        comment = before[before.rindex("ELASTIC_PASSWORD:") :].lower()
+        comment = before[before.rindex("ELASTIC_PASSWORD_FILE:") :].lower()
         assert "tls off" in comment and "private compose network" in comment and "127.0.0.1" in comment
 
+@pytest.mark.parametrize(
+    "name, user, secret",
+    [
+        ("app", "newsearch_app", "app_password"),
+        ("indexer", "newsearch_indexer", "indexer_password"),
+        ("index-on-up", "newsearch_indexer", "indexer_password"),
+        ("app-cluster", "newsearch_app", "app_password"),
+        ("indexer-cluster", "newsearch_indexer", "indexer_password"),
+    ],
+)
+def test_clients_log_in_as_their_own_user_with_a_secret_file(
+    services: dict, tmp_path: Path, name: str, user: str, secret: str
+) -> None:
+    """Neither the app nor the indexer holds the superuser's password: each has its
+    own user (es-setup creates it), its password in a secret mounted only into it."""
+    svc = services[name]
+    env = environment(svc)
+    assert env["ELASTICSEARCH_USERNAME"] == user != "elastic"
+    assert env["ELASTICSEARCH_PASSWORD_FILE"] == f"/run/secrets/{secret}"
+    assert svc["secrets"] == [secret], "only its own secret is mounted"
+    assert not {"ELASTICSEARCH_PASSWORD", "ELASTIC_PASSWORD", "ELASTIC_PASSWORD_FILE"} & set(env)
+    # The app reads the file as the compose file means it.
+    from searchcore.config import load_settings
 
-@pytest.mark.parametrize("name", ["app", "indexer"])
-def test_clients_authenticate_with_settings_the_app_reads(services: dict, name: str) -> None:
-    env = environment(services[name])
-    assert env["ELASTICSEARCH_USERNAME"] == "elastic"
-    assert PASSWORD_REF.match(env["ELASTICSEARCH_PASSWORD"]), env["ELASTICSEARCH_PASSWORD"]
-    config = CONFIG_PY.read_text(encoding="utf-8")
-    for key in ("ELASTICSEARCH_USERNAME", "ELASTICSEARCH_PASSWORD"):
-        assert f'env.get("{key}")' in config, f"searchcore/config.py does not read {key}"
+    password = tmp_path / secret
+    password.write_text("from-the-file\n", encoding="utf-8")
+    settings = load_settings({**env, "ELASTICSEARCH_PASSWORD_FILE": str(password)})
+    assert (settings.elasticsearch_username, settings.elasticsearch_password) == (user, "from-the-file")
 
-
-def test_password_is_never_committed() -> None:
+def test_no_password_in_the_repository_or_the_environment(services: dict) -> None:
     ignored = {line.strip() for line in GITIGNORE.read_text(encoding="utf-8").splitlines()}
-    assert ".env" in ignored
+    assert ".env" in ignored and "/secrets/" in ignored
+    docker_ignored = {line.strip().strip("/") for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
+    assert "secrets" in docker_ignored, "the secrets would be sent to the image builder"
     example = ENV_EXAMPLE.read_text(encoding="utf-8")
-    # A placeholder to fill in, not a password.
-    assert re.search(r"^ELASTIC_PASSWORD=$", example, re.MULTILINE)
-    assert "cp .env.example .env" in example
-    text = COMPOSE_FILE.read_text(encoding="utf-8")
-    values = re.findall(r"^\s+(?:ELASTIC_PASSWORD|ELASTICSEARCH_PASSWORD):\s*(.*)$", text, re.MULTILINE)
-    # The single node, its clients' shared settings, the cluster nodes' shared settings.
-    assert len(values) == 3 and all(PASSWORD_REF.match(v) for v in values), values
+    assert "PASSWORD=" not in example and "scripts/compose-secrets.sh" in example
+    # Nowhere a password in an environment: `docker inspect` shows the environment.
+    for name, svc in services.items():
+        for key, value in environment(svc).items():
+            if "PASSWORD" in key:
+                assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (name, key)
     if shutil.which("git") and (ROOT / ".git").exists():
-        tracked = subprocess.run(["git", "ls-files", ".env"], cwd=ROOT, capture_output=True, text=True, check=True)
+        tracked = subprocess.run(["git", "ls-files", ".env", "secrets"], cwd=ROOT, capture_output=True, text=True, check=True)
         assert tracked.stdout.strip() == ""
 
+
+def test_secrets_are_files_given_only_to_the_services_that_read_them(compose: dict, services: dict) -> None:
+    secrets = compose["secrets"]
+    assert set(secrets) == SECRET_NAMES
+    for name, secret in secrets.items():
+        assert secret == {"file": f"${{SECRETS_DIR:-./secrets}}/{name}"}
+    users = {name: set(svc.get("secrets", [])) for name, svc in services.items() if svc.get("secrets")}
+    assert users == {
+        "elasticsearch": {"elastic_password"},
+        **{node: {"elastic_password"} for node in CLUSTER_NODES},
+        "es-setup": SECRET_NAMES,
+        "es-setup-cluster": SECRET_NAMES,
+        "app": {"app_password"},
+        "app-cluster": {"app_password"},
+        "index-on-up": {"indexer_password"},
+        "indexer": {"indexer_password"},
+        "indexer-cluster": {"indexer_password"},
+    }
+    # The files are root's, group 0, mode 0440 (scripts/compose-secrets.sh): the
+    # app's services read them in group 0; Elasticsearch's image runs in group 0.
+    for name in users:
+        if "user" in services[name]:
+            assert services[name]["user"] == "10001:0", name
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="compose-secrets.sh gives the files to root and group 0: needs root")
+def test_compose_secrets_creates_private_files_once(tmp_path: Path) -> None:
+    folder = tmp_path / "secrets"
+    subprocess.run([str(SECRETS_SCRIPT), str(folder)], check=True, capture_output=True)
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    first = {}
+    for name in SECRET_NAMES:
+        st = (folder / name).stat()
+        assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o777)) == (0, 0, "0o440"), name
+        first[name] = (folder / name).read_text()
+        assert re.fullmatch(r"[0-9a-f]{48}\n", first[name]), name
+    assert len(set(first.values())) == 3
+    # Run again: kept (Elasticsearch keeps the `elastic` password it took first).
+    subprocess.run([str(SECRETS_SCRIPT), str(folder)], check=True, capture_output=True)
+    assert {name: (folder / name).read_text() for name in SECRET_NAMES} == first
 
 def test_elasticsearch_healthcheck_authenticates_and_waits_for_yellow(services: dict) -> None:
     words = " ".join(healthcheck_words(services["elasticsearch"]))
     assert "curl" in words
     assert "_cluster/health" in words and "wait_for_status=yellow" in words
     assert services["elasticsearch"]["healthcheck"].get("retries", 0) >= 3
-    # The container's own variable ($$: not interpolated by compose), given to
-    # curl on stdin rather than on its command line.
-    assert "$$ELASTIC_PASSWORD" in words and "curl -K -" in words
+    # The password from the secret file ($$: run by the container's shell, not
+    # interpolated by compose), given to curl on stdin rather than on its command line.
+    assert "$$(cat /run/secrets/elastic_password)" in words and "curl -K -" in words
     assert services["elasticsearch"]["healthcheck"]["test"][0] == "CMD-SHELL"
 
 
-# ids without brackets around an engine name: conftest counts "[elasticsearch" as engine tests.
-def service_id(name: str) -> str:
-    return f"service={name}"
-
+@pytest.mark.parametrize("name", ["elasticsearch", "nginx", *CLUSTER_NODES, "nginx-cluster"], ids=service_id)
+def test_no_open_file_limit_above_what_hosts_allow(services: dict, name: str) -> None:
+    """`ulimits: nofile` above the host's hard limit stops a container from starting
+    at all (\"error setting rlimit\"); this machine's is 20000. Elasticsearch keeps the
+    daemon's limit; nginx asks for 16384 (its worker_rlimit_nofile)."""
+    nofile = services[name].get("ulimits", {}).get("nofile")
+    if name.startswith("nginx"):
+        assert nofile == {"soft": 16384, "hard": 16384}
+        assert "worker_rlimit_nofile 16384;" in NGINX_TEMPLATE.read_text(encoding="utf-8")
+    else:
+        assert nofile is None, f"{name} asks for nofile {nofile}"
 
 @pytest.mark.parametrize("name", sorted(SERVICES), ids=service_id)
 def test_every_service_is_limited(services: dict, name: str) -> None:
@@ -288,12 +422,70 @@ def test_read_only_root_filesystem_with_a_tmpfs(services: dict, name: str) -> No
     assert any(str(t).split(":")[0] == "/tmp" for t in svc.get("tmpfs", [])), f"{name}: no tmpfs for /tmp"
 
 
-@pytest.mark.parametrize("name", ["app", "indexer"])
-def test_waits_for_a_healthy_elasticsearch(services: dict, name: str) -> None:
-    depends = services[name]["depends_on"]
+def test_the_app_waits_for_elasticsearch_its_user_and_the_first_indexing(services: dict) -> None:
+    depends = services["app"]["depends_on"]
     assert isinstance(depends, dict), "the short list form cannot wait for health"
-    assert depends["elasticsearch"]["condition"] == "service_healthy"
+    assert depends == {
+        "elasticsearch": {"condition": "service_healthy"},
+        "es-setup": {"condition": "service_completed_successfully"},
+        "index-on-up": {"condition": "service_completed_successfully"},
+    }
+    # es-setup needs a healthy node; the indexers need their user.
+    assert services["es-setup"]["depends_on"] == {"elasticsearch": {"condition": "service_healthy"}}
+    for name in ("indexer", "index-on-up"):
+        assert services[name]["depends_on"] == {"es-setup": {"condition": "service_completed_successfully"}}, name
 
+
+def test_es_setup_creates_both_roles_and_users_as_the_superuser(services: dict) -> None:
+    setup = services["es-setup"]
+    assert command_words(setup) == ["python", "deploy/es_setup.py"]
+    assert setup["image"] == services["app"]["image"] and setup["build"] == services["app"]["build"]
+    env = environment(setup)
+    assert env["ELASTIC_PASSWORD_FILE"] == "/run/secrets/elastic_password"
+    assert env["APP_PASSWORD_FILE"] == "/run/secrets/app_password"
+    assert env["INDEXER_PASSWORD_FILE"] == "/run/secrets/indexer_password"
+    assert env["ELASTICSEARCH_URL"] == environment(services["app"])["ELASTICSEARCH_URL"]
+    assert env["SEARCH_INDEX"] == environment(services["app"])["SEARCH_INDEX"]
+    # Copied into the image, which runs it.
+    assert "COPY deploy/es_setup.py deploy/es_setup.py" in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_es_setup_roles_are_the_least_each_client_needs() -> None:
+    """The reader can read the alias's indices and nothing else; the writer can build,
+    swap and delete them and nothing else; both only on `<index>` and `<index>-*`.
+    (scripts/compose-test.sh checks what Elasticsearch makes of them: 403s.)"""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("es_setup", ES_SETUP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    roles = module.roles("news")
+    reader, writer = roles[module.READER_ROLE], roles[module.WRITER_ROLE]
+    for role in (reader, writer):
+        # `monitor`: cluster health, read-only. Nothing that manages the cluster or security.
+        assert role["cluster"] == ["monitor"]
+        assert [i["names"] for i in role["indices"]] == [["news", "news-*"]]
+        assert set(role) == {"cluster", "indices"}
+    assert set(reader["indices"][0]["privileges"]) == {"read", "view_index_metadata"}
+    assert set(writer["indices"][0]["privileges"]) == {
+        "create_index", "delete_index", "manage", "write", "read", "view_index_metadata"
+    }
+    assert module.roles("other")[module.READER_ROLE]["indices"][0]["names"] == ["other", "other-*"]
+
+
+def test_index_on_up_indexes_posts_dir_only_when_set(compose: dict, services: dict) -> None:
+    svc = services["index-on-up"]
+    assert "profiles" not in svc, "it runs on every `up`"
+    posts = [m for m in mounts(svc) if m.target == "/posts"]
+    # Without POSTS_DIR: an always-empty named volume, so it exits at once.
+    assert posts == [Mount("${POSTS_DIR:-no-posts}", "/posts", True)]
+    assert "no-posts" in compose["volumes"]
+    script = " ".join(command_words(svc))
+    assert 'ls -A /posts' in script and "indexer index /posts" in script
+    # Some posts rejected (exit 1) does not keep the app from starting.
+    assert '"$$status" -eq 1' in script
+    assert environment(svc) == environment(services["indexer"])
+    assert {m.source for m in mounts(svc) if m.target == "/data"} == {"app-data"}
 
 def test_app_healthcheck_hits_healthz_without_curl(services: dict) -> None:
     words = healthcheck_words(services["app"])
@@ -303,7 +495,9 @@ def test_app_healthcheck_hits_healthz_without_curl(services: dict) -> None:
     # The python:3.11-slim image has neither curl nor wget.
     assert "curl" not in joined and "wget" not in joined
     assert words[1].startswith("python")
-
+    # /healthz is 200 without an index (tests/test_resilience.py): a fresh `up` is healthy.
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "with or\n      # without an index" in text
 
 def test_app_runs_the_images_gunicorn_and_is_not_published(services: dict) -> None:
     app = services["app"]
@@ -313,11 +507,12 @@ def test_app_runs_the_images_gunicorn_and_is_not_published(services: dict) -> No
     assert "ports" not in app
     assert environment(app)["GUNICORN_BIND"] == "0.0.0.0:8000"
     assert app["restart"] == "unless-stopped"
-
+    # Not root: the image's user, in group 0 for the secret file.
+    assert app["user"] == "10001:0"
 
 def test_nginx_is_the_only_door_for_readers(services: dict) -> None:
     nginx = services["nginx"]
-    assert nginx["ports"] == ["127.0.0.1:8000:8080"]
+    assert nginx["ports"] == ["127.0.0.1:${NEWSEARCH_HTTP_PORT:-8000}:8080"]
     env = environment(nginx)
     assert env["NGINX_LISTEN"] == "8080"  # unprivileged: no NET_BIND_SERVICE
     assert env["NGINX_UPSTREAM"] == "app:" + environment(services["app"])["GUNICORN_BIND"].rsplit(":", 1)[1]
@@ -325,10 +520,9 @@ def test_nginx_is_the_only_door_for_readers(services: dict) -> None:
     assert nginx["restart"] == "unless-stopped"
     user = str(nginx.get("user", "")).split(":")[0]
     assert user and user not in ("root", "0"), "nginx runs as root"
-    assert re.match(r"^nginx:1\.\d+", nginx["image"])
+    assert re.match(r"^\$\{NGINX_IMAGE:-nginx:1\.\d+", nginx["image"])
     words = healthcheck_words(nginx)
     assert "http://127.0.0.1:8080/healthz" in words
-
 
 def test_nginx_renders_the_template_serve_sh_renders(services: dict) -> None:
     nginx = services["nginx"]
@@ -395,50 +589,55 @@ def test_published_ports_stay_on_localhost(services: dict) -> None:
     assert published, "nothing is published"
     for name, port in published:
         assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
-    assert "127.0.0.1:9200:9200" in services["elasticsearch"]["ports"]
-
+    assert services["elasticsearch"]["ports"] == ["127.0.0.1:${NEWSEARCH_ES_PORT:-9200}:9200"]
+    # The cluster's nodes publish nothing: the operator reaches them with `exec`.
+    assert all(not services[n].get("ports") for n in CLUSTER_NODES)
 
 def test_app_and_indexer_share_one_configuration(services: dict) -> None:
     app_env, indexer_env = environment(services["app"]), environment(services["indexer"])
-    # The app has its serving settings on top; everything else is the same.
+    # The app has its serving settings on top, each its own login; the rest is the same.
     assert set(app_env) - set(indexer_env) <= SERVING_ENV
-    assert {k: v for k, v in app_env.items() if k not in SERVING_ENV} == indexer_env
-    assert REQUIRED_APP_ENV <= set(app_env)
+    shared = lambda env: {k: v for k, v in env.items() if k not in SERVING_ENV | LOGIN_ENV}  # noqa: E731
+    assert shared(app_env) == shared(indexer_env)
+    assert set(shared(app_env)) == REQUIRED_APP_ENV
     assert app_env["SEARCH_ENGINE"] == "elasticsearch"
     # The URL names the compose service, so it resolves inside the compose network.
     assert urlparse(app_env["ELASTICSEARCH_URL"]).hostname == "elasticsearch"
-
 
 def test_environment_is_declared_once_through_an_anchor() -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     assert re.search(r"^x-app-env: &app-env$", text, re.MULTILINE)
     for key in REQUIRED_APP_ENV - {"ELASTICSEARCH_URL"}:
-        assert len(re.findall(rf"^\s*{key}:", text, re.MULTILINE)) == 1, key
-    # Twice: the single node's, and the cluster's override in x-cluster-env.
-    assert len(re.findall(r"^\s*ELASTICSEARCH_URL:", text, re.MULTILINE)) == 2
-    # The indexer takes it whole, the app merges it under its serving settings, and
-    # the cluster's settings merge it under their overrides.
-    assert text.count("environment: *app-env") == 1
-    assert len(re.findall(r"^\s+<<: \*app-env$", text, re.MULTILINE)) == 2
+        # Once in x-app-env; SEARCH_INDEX again for es-setup and es-setup-cluster,
+        # which share no login with the clients.
+        expected = 3 if key == "SEARCH_INDEX" else 1
+        assert len(re.findall(rf"^\s*{key}:", text, re.MULTILINE)) == expected, key
+    # The logins, once each.
+    assert re.search(r"^x-app-login: &app-login$", text, re.MULTILINE)
+    assert re.search(r"^x-indexer-login: &indexer-login$", text, re.MULTILINE)
+    # The app and index-on-up... merge x-app-env with their login; the cluster's
+    # settings merge it under their overrides.
+    assert len(re.findall(r"^\s+<<: \[\*app-env, \*indexer-login\]$", text, re.MULTILINE)) == 2
+    assert len(re.findall(r"^\s+<<: \[\*app-env, \*app-login\]$", text, re.MULTILINE)) == 1
     assert re.search(r"^x-cluster-env: &cluster-env\n  <<: \*app-env$", text, re.MULTILINE)
-    # The cluster's indexer takes the cluster's settings whole, its app merges them.
-    assert text.count("environment: *cluster-env") == 1
-    assert len(re.findall(r"^\s+<<: \*cluster-env$", text, re.MULTILINE)) == 1
-
+    assert len(re.findall(r"^\s+<<: \[\*cluster-env, \*(app|indexer)-login\]$", text, re.MULTILINE)) == 2
 
 def test_app_and_indexer_run_the_same_image(services: dict) -> None:
-    app, indexer = services["app"], services["indexer"]
-    assert app["build"] == indexer["build"] == "."
-    assert app["image"] == indexer["image"]
-
+    for name in ("indexer", "es-setup", "index-on-up"):
+        assert services[name]["build"] == services["app"]["build"], name
+        assert services[name]["image"] == services["app"]["image"] == APP_IMAGE, name
+    build = services["app"]["build"]
+    assert build["context"] == "."
+    # Production builds on the official images; CI passes its local base.
+    assert build["args"] == {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}", "NODE_IMAGE": "${NODE_IMAGE:-node:20-slim}"}
 
 def test_named_volumes_are_declared_and_used(compose: dict, services: dict) -> None:
     declared = set(compose.get("volumes") or {})
     used = {m.source for svc in services.values() for m in mounts(svc) if m.is_named_volume}
-    assert declared == used
+    # no-posts is index-on-up's default source (${POSTS_DIR:-no-posts}).
+    assert declared == used | {"no-posts"}
     es_targets = {m.target for m in mounts(services["elasticsearch"]) if m.is_named_volume}
     assert "/usr/share/elasticsearch/data" in es_targets
-
 
 def test_app_and_indexer_share_the_data_volume(services: dict) -> None:
     data_dir = environment(services["app"])["SEARCH_DATA_DIR"]
@@ -455,7 +654,6 @@ def test_indexer_runs_only_on_demand(services: dict) -> None:
     assert all("profiles" not in services[name] for name in DEFAULT_SERVICES - {"indexer"})
     assert command_words(indexer) == ["indexer", "index", "/posts"]
 
-
 def test_indexer_reads_posts_read_only_from_posts_dir(services: dict) -> None:
     posts = [m for m in mounts(services["indexer"]) if m.target == "/posts"]
     assert posts == [Mount("${POSTS_DIR:-./posts}", "/posts", True)]
@@ -468,23 +666,19 @@ def test_indexer_reads_posts_read_only_from_posts_dir(services: dict) -> None:
 
 @needs_docker_compose
 def test_docker_compose_accepts_the_cluster_profile(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.env"
-    empty.write_text("", encoding="utf-8")
-    base = ["docker-compose", "-f", str(COMPOSE_FILE), "--env-file", str(empty), "--profile", "cluster", "config"]
-    env = compose_env(POSTS_DIR=str(tmp_path), ELASTIC_PASSWORD="0123456789abcdef")
-    rendered = subprocess.run(base, env=env, cwd=ROOT, capture_output=True, text=True)
+    env = compose_env(POSTS_DIR=str(tmp_path))
+    rendered = subprocess.run(
+        compose_config(tmp_path, profiles=("cluster",)), env=env, cwd=ROOT, capture_output=True, text=True
+    )
     assert rendered.returncode == 0, rendered.stderr
     normalized = yaml.safe_load(rendered.stdout)["services"]
-    # The password reaches every node (each may be the one that first sets it) and
-    # both clients of the cluster.
+    # Every node takes the password from the secret (each may be the one that first
+    # sets it); the cluster's clients log in as their own users.
     for node in CLUSTER_NODES:
-        assert environment(normalized[node])["ELASTIC_PASSWORD"] == "0123456789abcdef"
-    for name in ("app-cluster", "indexer-cluster"):
-        assert environment(normalized[name])["ELASTICSEARCH_PASSWORD"] == "0123456789abcdef"
-    # Without a password the profile refuses to start too.
-    refused = subprocess.run([*base, "-q"], env=compose_env(POSTS_DIR=str(tmp_path)), cwd=ROOT, capture_output=True, text=True)
-    assert refused.returncode != 0 and "ELASTIC_PASSWORD" in refused.stderr
-
+        assert environment(normalized[node])["ELASTIC_PASSWORD_FILE"] == "/run/secrets/elastic_password"
+        assert [s["source"] for s in normalized[node]["secrets"]] == ["elastic_password"]
+    assert environment(normalized["app-cluster"])["ELASTICSEARCH_USERNAME"] == "newsearch_app"
+    assert environment(normalized["indexer-cluster"])["ELASTICSEARCH_USERNAME"] == "newsearch_indexer"
 
 def test_cluster_nodes_form_one_cluster(services: dict) -> None:
     nodes = {name: environment(services[name]) for name in CLUSTER_NODES}
@@ -516,7 +710,7 @@ def test_cluster_node_is_health_checked_like_the_single_node(services: dict, nam
 def test_cluster_node_has_security_and_transport_tls_on(services: dict, name: str) -> None:
     env = environment(services[name])
     assert env["xpack.security.enabled"] == "true"
-    assert PASSWORD_REF.match(env["ELASTIC_PASSWORD"]), env["ELASTIC_PASSWORD"]
+    assert env["ELASTIC_PASSWORD_FILE"] == "/run/secrets/elastic_password" and "ELASTIC_PASSWORD" not in env
     # Node to node: encrypted, with this node's own certificate, checked against the CA.
     assert env["xpack.security.transport.ssl.enabled"] == "true"
     assert env["xpack.security.transport.ssl.verification_mode"] in ("certificate", "full")
@@ -524,7 +718,6 @@ def test_cluster_node_has_security_and_transport_tls_on(services: dict, name: st
     assert env["xpack.security.transport.ssl.truststore.path"] == f"certs/{name}.p12"
     # HTTP TLS: the single node's stated choice (private network, 127.0.0.1).
     assert env["xpack.security.http.ssl.enabled"] == environment(services["elasticsearch"])["xpack.security.http.ssl.enabled"]
-
 
 def test_certificates_come_from_a_one_shot_service_of_the_same_image(services: dict) -> None:
     certs = services["es-certs"]
@@ -551,13 +744,12 @@ def test_certificates_come_from_a_one_shot_service_of_the_same_image(services: d
 def test_cluster_node_is_limited_like_the_single_node(services: dict, name: str) -> None:
     single, node = services["elasticsearch"], services[name]
     for key in ("mem_limit", "cpus", "pids_limit", "ulimits"):
-        assert node[key] == single[key], key
+        assert node.get(key) == single.get(key), key
     heap = environment(node)["ES_JAVA_OPTS"].split()
     assert heap == environment(single)["ES_JAVA_OPTS"].split()
     # Half the container's memory at most: Lucene's files need the page cache.
     xmx = next(int(w[4:-1]) for w in heap if w.startswith("-Xmx") and w.endswith("g"))
     assert 2 * xmx <= int(str(node["mem_limit"]).rstrip("g"))
-
 
 def test_cluster_nodes_keep_their_data_apart(services: dict) -> None:
     data = {name: [m for m in mounts(services[name]) if m.target == "/usr/share/elasticsearch/data"] for name in CLUSTER_NODES}
@@ -573,39 +765,52 @@ def test_host_ports_do_not_collide(services: dict) -> None:
     assert len(host_ports) == len(set(host_ports)), host_ports
 
 
-@pytest.mark.parametrize("name", ["app-cluster", "indexer-cluster"])
+@pytest.mark.parametrize("name", ["app-cluster", "indexer-cluster", "es-setup-cluster"])
 def test_cluster_clients_wait_for_and_list_all_three_nodes(services: dict, name: str) -> None:
     svc = services[name]
+    # Directly, or through es-setup-cluster, which waits for all three.
+    waits = svc["depends_on"]
+    if name != "es-setup-cluster":
+        assert waits["es-setup-cluster"] == {"condition": "service_completed_successfully"}
+        waits = {**waits, **services["es-setup-cluster"]["depends_on"]}
     for node in CLUSTER_NODES:
-        assert svc["depends_on"][node]["condition"] == "service_healthy", node
-    assert "elasticsearch" not in svc["depends_on"]
+        assert waits[node]["condition"] == "service_healthy", node
+    assert "elasticsearch" not in waits and "es-setup" not in waits
     env = environment(svc)
     urls = env["ELASTICSEARCH_URL"].split(",")
     assert [urlparse(u).hostname for u in urls] == list(CLUSTER_NODES)
     assert all(urlparse(u).port == 9200 and urlparse(u).scheme == "http" for u in urls)
+    if name == "es-setup-cluster":
+        return
     # The app reads the list and the layout as the compose file means them.
     from searchcore.config import load_settings
 
-    settings = load_settings(env)
+    settings = load_settings({k: v for k, v in env.items() if k != "ELASTICSEARCH_PASSWORD_FILE"})
     assert settings.elasticsearch_hosts == urls
     assert settings.search_shards == 3
     # One replica: any single node can go without losing a shard.
     assert settings.elasticsearch_replicas == 1 < len(CLUSTER_NODES)
 
-
 def test_cluster_clients_share_the_single_nodes_configuration(services: dict) -> None:
     app, indexer = environment(services["app-cluster"]), environment(services["indexer-cluster"])
-    single_app = environment(services["app"])
-    # Only the cluster settings differ from the single-node app's; the serving ones are the same.
+    single_app, single_indexer = environment(services["app"]), environment(services["indexer"])
+    # Only the cluster settings differ from the single node's clients; serving and logins are the same.
     assert set(app) == set(single_app) | {"SEARCH_SHARDS", "SEARCH_REPLICAS"}
     assert {k: v for k, v in app.items() if k not in CLUSTER_CLIENT_ENV} == {
         k: v for k, v in single_app.items() if k not in CLUSTER_CLIENT_ENV
     }
-    assert {k: v for k, v in app.items() if k not in SERVING_ENV} == indexer
-    for key in ("build", "image", "command", "healthcheck", "mem_limit", "cpus", "pids_limit", "tmpfs"):
+    assert {k: v for k, v in indexer.items() if k not in CLUSTER_CLIENT_ENV} == {
+        k: v for k, v in single_indexer.items() if k not in CLUSTER_CLIENT_ENV
+    }
+    shared = lambda env: {k: v for k, v in env.items() if k not in SERVING_ENV | LOGIN_ENV}  # noqa: E731
+    assert shared(app) == shared(indexer)
+    for key in ("build", "image", "command", "healthcheck", "mem_limit", "cpus", "pids_limit", "tmpfs", "user", "secrets"):
         assert services["app-cluster"].get(key) == services["app"].get(key), key
         assert services["indexer-cluster"].get(key) == services["indexer"].get(key), key
-
+    setup, single_setup = environment(services["es-setup-cluster"]), environment(services["es-setup"])
+    assert {k: v for k, v in setup.items() if k != "ELASTICSEARCH_URL"} == {
+        k: v for k, v in single_setup.items() if k != "ELASTICSEARCH_URL"
+    }
 
 def test_cluster_clients_have_their_own_data_volume(services: dict) -> None:
     data_dir = environment(services["app-cluster"])["SEARCH_DATA_DIR"]
@@ -626,11 +831,83 @@ def test_cluster_nginx_fronts_the_cluster_app(services: dict) -> None:
         k: v for k, v in environment(single).items() if k != "NGINX_UPSTREAM"
     }
     assert nginx["depends_on"] == {"app-cluster": {"condition": "service_healthy"}}
-    assert nginx["ports"] == ["127.0.0.1:8001:8080"]
+    assert nginx["ports"] == ["127.0.0.1:${NEWSEARCH_CLUSTER_HTTP_PORT:-8001}:8080"]
     assert "ports" not in services["app-cluster"]
     for key in ("image", "user", "command", "volumes", "healthcheck", "read_only", "tmpfs"):
         assert nginx[key] == single[key], key
 
+
+# ---------------------------------------------------------------------------
+# deploy/compose.cluster-loopback.yml: the cluster profile where the host cannot
+# meet the bootstrap checks (CI)
+# ---------------------------------------------------------------------------
+
+# What the override may set on a node: its networking, the health check on its own
+# port, and the wait for the namespace's holder. Nothing about images, security,
+# TLS, limits, data or the cluster's membership.
+LOOPBACK_NODE_KEYS = {"network_mode", "environment", "healthcheck", "depends_on"}
+LOOPBACK_NODE_ENV = {"transport.host", "transport.port", "http.port", "discovery.seed_hosts"}
+
+
+@pytest.fixture(scope="module")
+def loopback() -> dict:
+    return yaml.safe_load(LOOPBACK_FILE.read_text(encoding="utf-8"))["services"]
+
+
+def test_loopback_override_changes_only_the_nodes_networking(loopback: dict, services: dict) -> None:
+    assert set(loopback) == {"es-pod", *CLUSTER_NODES, "es-setup-cluster", "app-cluster", "indexer-cluster"}
+    ports = set()
+    for i, name in enumerate(CLUSTER_NODES, start=1):
+        node = loopback[name]
+        assert set(node) <= LOOPBACK_NODE_KEYS, set(node) - LOOPBACK_NODE_KEYS
+        assert node["network_mode"] == "service:es-pod"
+        env = environment(node)
+        assert set(env) == LOOPBACK_NODE_ENV, set(env)
+        # Transport on loopback: Elasticsearch then skips its bootstrap checks.
+        assert env["transport.host"] == "127.0.0.1"
+        assert env["discovery.seed_hosts"] == "127.0.0.1:9301,127.0.0.1:9302,127.0.0.1:9303"
+        assert (env["http.port"], env["transport.port"]) == (f"920{i}", f"930{i}")
+        ports.add(env["http.port"])
+        # The same health check, on its own port.
+        single = " ".join(healthcheck_words(services["elasticsearch"]))
+        assert " ".join(healthcheck_words(node)) == single.replace("127.0.0.1:9200", f"127.0.0.1:920{i}")
+        assert node["depends_on"] == {"es-pod": {"condition": "service_started"}}
+    urls = "http://es-pod:9201,http://es-pod:9202,http://es-pod:9203"
+    for name in ("es-setup-cluster", "app-cluster", "indexer-cluster"):
+        assert loopback[name] == {"environment": {"ELASTICSEARCH_URL": urls}}, name
+    pod = loopback["es-pod"]
+    assert pod["profiles"] == ["cluster"] and command_words(pod) == ["sleep", "infinity"]
+    assert pod["image"] == services["elasticsearch"]["image"]
+    assert pod["cap_drop"] == ["ALL"] and pod["read_only"] is True and "ports" not in pod
+
+
+@needs_docker_compose
+def test_docker_compose_merges_the_loopback_override(tmp_path: Path) -> None:
+    rendered = subprocess.run(
+        compose_config(tmp_path, COMPOSE_FILE, LOOPBACK_FILE, profiles=("cluster",)),
+        env=compose_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    merged = yaml.safe_load(rendered.stdout)["services"]
+    plain = yaml.safe_load(
+        subprocess.run(
+            compose_config(tmp_path, profiles=("cluster",)), env=compose_env(), cwd=ROOT, capture_output=True, text=True
+        ).stdout
+    )["services"]
+    for name in CLUSTER_NODES:
+        node, before = merged[name], plain[name]
+        assert node["network_mode"] == "service:es-pod"
+        # Security, TLS, certificates, image, limits, data: as written.
+        same = {k: v for k, v in environment(before).items() if k not in LOOPBACK_NODE_ENV}
+        assert {k: v for k, v in environment(node).items() if k in same} == same
+        for key in ("image", "volumes", "secrets", "mem_limit", "cpus", "pids_limit", "cap_drop", "security_opt"):
+            got, want = node.get(key), before.get(key)
+            if isinstance(want, list):
+                got, want = sorted(map(str, got or [])), sorted(map(str, want))
+            assert got == want, (name, key)
 
 # ---------------------------------------------------------------------------
 # Dockerfile
@@ -642,6 +919,8 @@ class Stage:
     base: str
     name: str | None
     instructions: list[tuple[str, str]] = field(default_factory=list)
+    # The FROM line as written (``${PYTHON_IMAGE}``), when ``base`` resolved an ARG.
+    written: str = ""
 
     def args_of(self, keyword: str) -> list[str]:
         return [args for kw, args in self.instructions if kw == keyword]
@@ -664,6 +943,7 @@ def parse_dockerfile(text: str) -> list[Stage]:
         logical.append(buffer)
 
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}
     for line in logical:
         keyword, _, args = line.partition(" ")
         keyword, args = keyword.upper(), args.strip()
@@ -671,9 +951,12 @@ def parse_dockerfile(text: str) -> list[Stage]:
             words = args.split()
             words = [w for w in words if not w.startswith("--platform")]
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(words[0], name))
+            # A base named by a global ARG is its default, as `docker build` resolves it.
+            base = re.sub(r"\$\{(\w+)\}", lambda m: global_args.get(m.group(1), m.group(0)), words[0])
+            stages.append(Stage(base, name, written=words[0]))
         elif keyword == "ARG" and not stages:
-            continue
+            arg, _, default = args.partition("=")
+            global_args[arg] = default
         else:
             assert stages, f"instruction before FROM: {line}"
             stages[-1].instructions.append((keyword, args))
@@ -694,8 +977,31 @@ def test_parse_dockerfile_joins_continuations() -> None:
 def test_dockerfile_builds_assets_with_node_then_runs_python(stages: list[Stage]) -> None:
     assert len(stages) >= 2
     node, final = stages[0], stages[-1]
+    # By default the official images (production); build arguments name others (CI's
+    # local Debian base), the same ones docker-compose.yml passes.
     assert node.base.startswith("node:20") and node.name
     assert final.base == "python:3.11-slim"
+    assert (node.written, final.written) == ("${NODE_IMAGE}", "${PYTHON_IMAGE}")
+
+
+def test_parse_dockerfile_resolves_base_arguments() -> None:
+    parsed = parse_dockerfile("ARG BASE=debian:12\nFROM ${BASE} AS x\nRUN true\n")
+    assert (parsed[0].base, parsed[0].written, parsed[0].name) == ("debian:12", "${BASE}", "x")
+
+
+def test_builds_take_prefetched_files_when_there_are_some(stages: list[Stage]) -> None:
+    """Where HTTPS cannot be reached from a build container (CI), deploy/offline/
+    holds the wheels and htmx: the build installs from there and nothing else."""
+    node, final = stages[0], stages[-1]
+    assert any(a.split()[0] == "deploy/offline/" for a in node.args_of("COPY"))
+    assert "/offline/htmx.min.js" in " ".join(node.args_of("RUN"))
+    install = " ".join(final.args_of("RUN"))
+    assert "--no-index --find-links /tmp/offline/wheels" in install
+    assert "rm -rf /tmp/offline" in install
+    offline = {p.name for p in (ROOT / "deploy" / "offline").iterdir()} - {"wheels", "htmx.min.js"}
+    assert offline == {"README.md"}, offline
+    ignored = GITIGNORE.read_text(encoding="utf-8")
+    assert "deploy/offline/*" in ignored and "!deploy/offline/README.md" in ignored
 
 
 def test_node_stage_installs_from_package_files(stages: list[Stage]) -> None:

@@ -132,7 +132,9 @@ def test_elasticsearch_outage_gives_503_and_heals_without_restart(tmp_path):
     client = app.test_client()
     try:
         down = client.get("/healthz")
+        # Unreachable is not "no index yet": 503, and the index state unknown.
         assert down.status_code == 503 and down.get_json()["status"] == "unavailable"
+        assert down.get_json()["index"] == "unknown"
         page = client.get("/?q=经济")
         assert page.status_code == 503 and "暂时不可用" in page.get_data(as_text=True)
         assert page.headers["Retry-After"]
@@ -152,19 +154,43 @@ def test_elasticsearch_outage_gives_503_and_heals_without_restart(tmp_path):
         drop_es_indices(settings)
 
 
-def test_tantivy_without_an_index_says_so_and_heals(tmp_path):
+def test_without_an_index_the_app_serves_says_so_and_heals(settings, tmp_path):
+    """A fresh deployment (the engine answers, nothing indexed yet) can serve: /healthz
+    answers 200 with the index reported missing, so an orchestrator that waits for a
+    healthy app (docker compose's nginx) does not wait for the indexer; the page says
+    nothing is indexed yet and how to index. The first indexer run makes articles
+    searchable without a restart."""
+    from bs4 import BeautifulSoup
+
     from searchapp import create_app
 
-    settings = make_settings("tantivy", tmp_path / "data")
-    app = create_app({"SETTINGS_OVERRIDES": {"engine": "tantivy", "index": settings.index, "data_dir": settings.data_dir}})
-    client = app.test_client()
-    assert client.get("/healthz").status_code == 503
-    assert "还没有可搜索的文章" in client.get("/").get_data(as_text=True)
+    from .conftest import app_overrides
+
+    client = create_app({"SETTINGS_OVERRIDES": app_overrides(settings)}).test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 200, health.get_json()
+    body = health.get_json()
+    assert (body["status"], body["engine"], body["index"], body["documents"]) == ("ok", settings.engine, "missing", 0)
+    assert "indexer" in body["message"]
+    page = BeautifulSoup(client.get("/").get_data(as_text=True), "html.parser")
+    notices = [p.get_text(" ", strip=True) for p in page.select("p.notice")]
+    assert any("还没有可搜索的文章" in n for n in notices), notices
+    commands = [c.get_text() for c in page.select("p.index-help code")]
+    assert "indexer index 文章目录" in commands
+    assert any("docker compose --profile indexer run --rm indexer" in c for c in commands)
+    # Not the zero-results advice (check the spelling...): there is nothing to find yet.
+    assert not page.select(".empty"), page.select(".empty")
+    assert client.get("/api/search").get_json()["total"] == 0
+
     folder = tmp_path / "posts"
     write_corpus(folder, 12, seed=33)
     run(settings, folder)
-    assert client.get("/healthz").status_code == 200
+    health = client.get("/healthz").get_json()
+    assert (health["status"], health["index"], health["documents"]) == ("ok", "ready", 12)
+    assert "message" not in health
     assert client.get("/api/search").get_json()["total"] == 12
+    page = BeautifulSoup(client.get("/").get_data(as_text=True), "html.parser")
+    assert not page.select("p.notice") and not page.select("p.index-help")
 
 
 def test_elasticsearch_restart_under_load_loses_nothing_but_the_outage(tmp_path):

@@ -103,7 +103,10 @@ class IndexWriter(Protocol):
 class Engine(Protocol):
     name: str
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> dict[str, Any]:
+        """``ok`` (the engine answers and the index is searchable), ``engine``,
+        ``documents``; when not ok, ``error``, and ``index_missing: True`` when the
+        engine answers but nothing has been indexed yet (it can serve, empty)."""
 
     def count(self) -> int: ...
 

@@ -288,7 +288,8 @@ class ElasticsearchEngine:
             h = quick.cluster.health()
             count = quick.count(index=self.alias)["count"]
         except NotFoundError:
-            return {"ok": False, "engine": self.name, "error": f"no index {self.alias!r} yet"}
+            # The node answers: it can serve, there is just nothing to search yet.
+            return {"ok": False, "engine": self.name, "error": f"no index {self.alias!r} yet", "index_missing": True}
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
             return {"ok": False, "engine": self.name, "error": f"{type(exc).__name__}: {exc}"}
         ok = h.get("status") in ("green", "yellow")

@@ -367,7 +367,7 @@ class TantivyEngine:
         try:
             _, searcher = self._searcher()
         except IndexMissing as exc:
-            return {"ok": False, "engine": self.name, "error": str(exc)}
+            return {"ok": False, "engine": self.name, "error": str(exc), "index_missing": True}
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
             return {"ok": False, "engine": self.name, "error": f"{type(exc).__name__}: {exc}"}
         return {"ok": True, "engine": self.name, "index": self._index_name, "documents": searcher.num_docs}
