@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from .clock import day_start
 from .engines.base import Count
@@ -113,11 +113,7 @@ class TermsFacet:
     suggest: bool = True  # its frequent values are search suggestions
     kind: str = "terms"
     disjunctive: bool = True
-
-    @property
-    def empty(self) -> tuple[str, ...]:
-        """The selection of nothing."""
-        return ()
+    empty: ClassVar[tuple[str, ...]] = ()  # the selection of nothing
 
     def parse(self, args: Mapping[str, Any], errors: list[RequestError] | None = None) -> tuple[str, ...]:
         """The selected values; with ``errors``, a bad value is left out and reported
@@ -196,11 +192,7 @@ class DateFacet:
     kind: str = "date"
     disjunctive: bool = False  # counts within its own range: that is the drill-down
     max_buckets: int = 400
-
-    @property
-    def empty(self) -> Days:
-        """The selection of nothing: all dates."""
-        return Days()
+    empty: ClassVar[Days] = Days()  # the selection of nothing: all dates (a Days is immutable)
 
     def parse(self, args: Mapping[str, Any], errors: list[RequestError] | None = None) -> Days:
         """The range, inclusive days. A range written backwards (from after to) is

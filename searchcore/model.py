@@ -35,13 +35,13 @@ class Record:
     """A record of field-table rows (``FIELDS``), each value checked on the way in."""
 
     FIELDS: ClassVar[tuple[Field, ...]] = ()
-    _TESTS: ClassVar[tuple[tuple[Field, Callable[[Any], bool]], ...]] = ()
+    _TESTS: ClassVar[tuple[tuple[str, Callable[[Any], bool]], ...]] = ()
 
     def __post_init__(self) -> None:
-        values = self.__dict__  # a hit's record is made for every hit: the tests are the rows' own, looked up once
-        for f, accepts in self._TESTS:
-            if not accepts(values[f.name]):
-                f.check(values[f.name], type(self).__name__)
+        values = self.__dict__  # a record is made for every hit: the rows' tests, looked up once
+        for name, accepts in self._TESTS:
+            if not accepts(values[name]):
+                next(f for f in self.FIELDS if f.name == name).check(values[name], type(self).__name__)
 
 
 def record(rows: tuple[Field, ...]) -> Callable[[type[R]], type[R]]:
@@ -56,7 +56,7 @@ def record(rows: tuple[Field, ...]) -> Callable[[type[R]], type[R]]:
                 setattr(cls, f.name, dataclasses.field(default_factory=list) if f.many else empty)
         cls.__annotations__ = {**{f.name: f.annotation for f in rows}, **own}
         cls.FIELDS = rows
-        cls._TESTS = tuple((f, f.accepts) for f in rows)
+        cls._TESTS = tuple((f.name, f.accepts) for f in rows)
         return dataclass(frozen=True, kw_only=True)(cls)
 
     return build

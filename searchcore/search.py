@@ -136,7 +136,8 @@ class SearchRequest:
         """The URL state in its one canonical order, grouped by what owns each part
         (the query, each facet, the sort, the page, the facets shown in full)."""
         groups: list[tuple[str, list[tuple[str, str]]]] = [("q", [("q", self.q)] if self.q else [])]
-        groups += [(f.name, f.params(self.selection(f.name))) for f in FACETS]
+        chosen = dict(self.selections)  # a page builds this for each of its forty links or more
+        groups += [(f.name, f.params(chosen[f.name]) if f.name in chosen else []) for f in FACETS]
         groups.append(("sort", [("sort", self.sort)] if self.sort else []))
         groups.append(("page", [("page", str(self.page))] if self.page > 1 else []))
         groups.append(("more", [("more", m) for m in self.more]))
