@@ -352,7 +352,10 @@ class Searcher:
         # A page with no results must not cost much more than one with results:
         # at most a dozen counts, each distinct request once (dropping one of two
         # words is searching the other alone); after the first few, no new count
-        # starts once the time budget is spent.
+        # starts once the time budget is spent and a way out has been found. Until
+        # one is, counting goes on (still at most a dozen): on a loaded machine the
+        # first three counts (each finding nothing) outlasted the budget and the
+        # reader was left with no link at all.
         deadline = time.monotonic() + self.RELAX_BUDGET_S
         out: list[Relaxation] = []
         counted: set[SearchRequest] = set()
@@ -360,7 +363,7 @@ class Searcher:
             r = opt.request
             if r in counted:
                 continue
-            if len(counted) >= self.RELAX_ALWAYS and time.monotonic() > deadline:
+            if out and len(counted) >= self.RELAX_ALWAYS and time.monotonic() > deadline:
                 break
             counted.add(r)
             total = self.engine.search(self.engine_query(r, limit=0, facets=False)).total

@@ -443,3 +443,14 @@ def test_a_long_search_still_opens_its_articles(client):
     assert soup(article).select_one("a.back")["href"] == "/"
     short = soup(client.get("/?q=经济")).select_one(".hit h2 a")["href"]
     assert soup(client.get(short)).select_one("a.back")["href"] == "/?q=%E7%BB%8F%E6%B5%8E"
+
+
+def test_a_spent_relaxation_budget_still_offers_a_way_out(client, monkeypatch):
+    """On a loaded site the first counts (each finding nothing) can outlast the time
+    budget: counting goes on, still bounded, until one way out is found."""
+    from searchcore.search import Searcher
+
+    monkeypatch.setattr(Searcher, "RELAX_BUDGET_S", -1.0)  # spent before the first count
+    links = soup(client.get("/?q=春运+鲁班工坊&tag=旅游")).select(".relax a")
+    assert len(links) == 1
+    assert soup(client.get(links[0]["href"])).select(".hit")
